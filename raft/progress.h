@@ -53,6 +53,7 @@ struct Progress {
   Index pending_snapshot = 0;  // kSnapshot: index of the snapshot sent
   int snapshot_elapsed = 0;    // kSnapshot: ticks since it was sent
   bool recent_active = false;  // heard from in the current check-quorum window
+  Index sent_commit = 0;       // highest commit index this follower was told it may apply
   Inflights inflights;
 
   void BecomeProbe();

@@ -97,6 +97,8 @@ bool Node::MaybeSendAppend(NodeId to, bool send_if_empty) {
   m.index = prev;
   m.log_term = *prev_term;
   m.commit = log_.committed();
+  // The follower commits min(leaderCommit, last index of this message).
+  pr.sent_commit = std::max(pr.sent_commit, std::min(m.commit, prev + entries.size()));
   if (!entries.empty()) {
     size_t bytes = 0;
     for (const Entry& e : entries) bytes += EntryPayloadBytes(e);
@@ -134,6 +136,7 @@ void Node::BroadcastHeartbeat() {
     m.to = peer;
     // Never tell a follower to commit beyond what it is known to hold.
     m.commit = std::min(pr.match, log_.committed());
+    pr.sent_commit = std::max(pr.sent_commit, m.commit);
     m.context = read_round_;
     Send(std::move(m));
   }
@@ -184,6 +187,10 @@ void Node::HandleAppendResponse(const Message& m) {
   }
   if (MaybeCommit()) {
     commit_broadcast_pending_ = true;
+  } else if (pr.sent_commit < std::min(log_.committed(), pr.match)) {
+    // A follower just brought up to date learns the commit index now, not at the next
+    // heartbeat.
+    MaybeSendAppend(m.from, true);
   } else if (was_paused) {
     MaybeSendAppend(m.from, false);
   }

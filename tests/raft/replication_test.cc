@@ -367,3 +367,45 @@ TEST(Replication, AllNodesApplyTheSameEntriesInOrder) {
 
 }  // namespace
 }  // namespace raft
+
+namespace raft {
+namespace {
+
+TEST(Replication, ProposalsAreRefusedPastTheUncommittedLimit) {
+  Cluster c(3, [](Config* cfg) { cfg->max_uncommitted_bytes = 200; });
+  ASSERT_TRUE(c.Elect(1));
+  Node& leader = c.node(1);
+  int accepted = 0;
+  common::Status last;
+  for (int i = 0; i < 20; i++) {
+    last = leader.Propose(std::string(40, 'x'), nullptr, nullptr);
+    if (!last.ok()) break;
+    accepted++;
+  }
+  // Each entry counts 40 + 24 bytes: three fit under 200, the fourth is refused.
+  EXPECT_EQ(accepted, 3);
+  EXPECT_EQ(last.code(), common::Status::Code::kBusy);
+  // Once the followers acknowledge and the entries commit, proposals are taken again.
+  c.Stabilize();
+  EXPECT_TRUE(leader.Propose("y", nullptr, nullptr).ok());
+}
+
+TEST(Replication, CaughtUpFollowerLearnsCommitWithoutWaitingForAHeartbeat) {
+  // One message in flight per follower: node 3's window is full when the commit moves, so
+  // the commit broadcast skips it.
+  Cluster c(3, [](Config* cfg) { cfg->max_inflight_msgs = 1; });
+  ASSERT_TRUE(c.Elect(1));
+  Index index = MustPropose(c.node(1), "a");
+  c.Process(1);
+  auto involves3 = [](const Message& m) { return m.from == 3 || m.to == 3; };
+  c.Stabilize([&](const Message& m) { return !involves3(m); });
+  ASSERT_EQ(c.node(1).log().committed(), index);
+  ASSERT_LT(c.node(3).log().committed(), index);
+  // Node 3 now gets "a" (sent with the old commit index) and acknowledges it. No tick: the
+  // leader must tell it the commit index on that acknowledgement.
+  c.Stabilize();
+  EXPECT_EQ(c.node(3).log().committed(), index);
+}
+
+}  // namespace
+}  // namespace raft
