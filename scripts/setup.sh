@@ -4,8 +4,7 @@
 set -euo pipefail
 
 # Build and test dependencies needed today. Later components add theirs here as they arrive:
-# libuv1-dev (server/), libleveldb-dev (kv/), libflatbuffers-dev and flatbuffers-compiler
-# (protocol/), libhiredis-dev (client/), libspdlog-dev and libfmt-dev (logging).
+# libuv1-dev (server/), libhiredis-dev (client/), libspdlog-dev and libfmt-dev (logging).
 PACKAGES=(
   cmake
   ninja-build
@@ -13,7 +12,12 @@ PACKAGES=(
   pkg-config
   libgtest-dev
   libgmock-dev
+  libbenchmark-dev
   clang-format
+  libleveldb-dev
+  libsnappy-dev
+  libflatbuffers-dev
+  flatbuffers-compiler
 )
 
 die() {

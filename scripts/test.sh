@@ -60,15 +60,6 @@ step() {
 
 # ---- What the steps do ----
 
-needs_setup() {
-  local tool
-  for tool in cmake ninja g++ clang-format; do
-    command -v "$tool" >/dev/null 2>&1 || return 0
-  done
-  [[ -f /usr/include/gtest/gtest.h ]] || return 0
-  return 1
-}
-
 build() {
   local dir=$1
   shift
@@ -117,9 +108,8 @@ check_format() {
 
 total_start_us=$(now_us)
 
-if needs_setup; then
-  step "setup" scripts/setup.sh
-fi
+# setup.sh installs only what is missing and returns at once when nothing is.
+step "setup" scripts/setup.sh
 
 step "build ($B)" build "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 step "ctest ($B)" run_ctest "$B" 300

@@ -1,0 +1,27 @@
+// Byte coding helpers: fixed-width little-endian integers for values, big-endian for keys
+// (so that byte order is numeric order), and CRC-32C (Castagnoli) for checksums.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace common {
+
+void PutFixed32(std::string* dst, uint32_t v);
+void PutFixed64(std::string* dst, uint64_t v);
+// Big-endian: lexicographic byte order equals numeric order.
+void PutBigEndian64(std::string* dst, uint64_t v);
+
+// Each Get* reads from the front of *in and advances it; returns false if *in is too short.
+bool GetFixed32(std::string_view* in, uint32_t* v);
+bool GetFixed64(std::string_view* in, uint64_t* v);
+bool GetBigEndian64(std::string_view* in, uint64_t* v);
+
+// CRC-32C of `data`, continuing from `crc` (0 to start).
+uint32_t Crc32c(std::string_view data, uint32_t crc = 0);
+
+}  // namespace common

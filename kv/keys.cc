@@ -1,0 +1,108 @@
+#include "kv/keys.h"
+
+#include "common/coding.h"
+
+namespace kv::keys {
+
+std::string Seal(std::string_view key, std::string_view body) {
+  std::string out;
+  common::PutFixed32(&out, common::Crc32c(body, common::Crc32c(key)));
+  out += body;
+  return out;
+}
+
+bool Unseal(std::string_view key, std::string_view* value) {
+  uint32_t crc;
+  if (!common::GetFixed32(value, &crc)) return false;
+  return crc == common::Crc32c(*value, common::Crc32c(key));
+}
+
+std::string EntryKey(raft::Index index) {
+  std::string key(1, kEntryPrefix);
+  common::PutBigEndian64(&key, index);
+  return key;
+}
+
+bool ParseEntryKey(std::string_view key, raft::Index* index) {
+  if (key.size() != 9 || key[0] != kEntryPrefix) return false;
+  key.remove_prefix(1);
+  return common::GetBigEndian64(&key, index);
+}
+
+std::string EncodeEntry(const raft::Entry& e) {
+  std::string index;
+  common::PutBigEndian64(&index, e.index);
+  std::string body;
+  common::PutFixed64(&body, e.term);
+  body.push_back(static_cast<char>(e.type));
+  body += e.data;
+  return Seal(index, body);
+}
+
+bool DecodeEntry(raft::Index index, std::string_view value, raft::Entry* e) {
+  std::string key_index;
+  common::PutBigEndian64(&key_index, index);
+  if (!Unseal(key_index, &value)) return false;
+  uint64_t term;
+  if (!common::GetFixed64(&value, &term) || value.empty()) return false;
+  auto type = static_cast<uint8_t>(value[0]);
+  if (type > static_cast<uint8_t>(raft::EntryType::kNoop)) return false;
+  value.remove_prefix(1);
+  e->index = index;
+  e->term = term;
+  e->type = static_cast<raft::EntryType>(type);
+  e->data.assign(value.data(), value.size());
+  return true;
+}
+
+std::string EncodeHardState(const raft::HardState& hs) {
+  std::string body;
+  common::PutFixed64(&body, hs.term);
+  common::PutFixed64(&body, hs.vote);
+  common::PutFixed64(&body, hs.commit);
+  return Seal(kHardState, body);
+}
+
+bool DecodeHardState(std::string_view value, raft::HardState* hs) {
+  return Unseal(kHardState, &value) && common::GetFixed64(&value, &hs->term) &&
+         common::GetFixed64(&value, &hs->vote) && common::GetFixed64(&value, &hs->commit) &&
+         value.empty();
+}
+
+std::string EncodeSnapshotMeta(const raft::SnapshotMeta& meta) {
+  std::string body;
+  common::PutFixed64(&body, meta.index);
+  common::PutFixed64(&body, meta.term);
+  return Seal(kSnapshotMeta, body);
+}
+
+bool DecodeSnapshotMeta(std::string_view value, raft::SnapshotMeta* meta) {
+  return Unseal(kSnapshotMeta, &value) && common::GetFixed64(&value, &meta->index) &&
+         common::GetFixed64(&value, &meta->term) && value.empty();
+}
+
+std::string EncodeApplied(raft::Index index, raft::Term term) {
+  std::string body;
+  common::PutFixed64(&body, index);
+  common::PutFixed64(&body, term);
+  return Seal(kApplied, body);
+}
+
+bool DecodeApplied(std::string_view value, raft::Index* index, raft::Term* term) {
+  return Unseal(kApplied, &value) && common::GetFixed64(&value, index) &&
+         common::GetFixed64(&value, term) && value.empty();
+}
+
+std::string SessionKey(uint64_t session) {
+  std::string key(1, kSessionPrefix);
+  common::PutBigEndian64(&key, session);
+  return key;
+}
+
+std::string UserKey(std::string_view key) {
+  std::string out(1, kUserPrefix);
+  out += key;
+  return out;
+}
+
+}  // namespace kv::keys

@@ -1,0 +1,73 @@
+// The on-disk layout of a raftkv node, in one place.
+//
+// A node's data directory holds two LevelDB databases:
+//
+//   <dir>/raft/   the Raft log database (LogStore):
+//     "h"                    hard state: crc32c(fixed32) | term(fixed64) | vote(fixed64) |
+//                            commit(fixed64). Written only with the hard state; compaction
+//                            and snapshots never rewrite it.
+//     "s"                    log snapshot metadata: crc32c | index(fixed64) | term(fixed64).
+//                            Every entry up to `index` is covered by the state machine.
+//     "e" <index:BE64>       a log entry: crc32c | term(fixed64) | type(1 byte) | data.
+//                            Big-endian indexes sort numerically. The checksum covers the
+//                            key's index too, so an entry moved to another key is caught.
+//
+//   <dir>/STATE   the generation number of the live state database, written to a temporary
+//                 file and renamed over, so that switching to an installed snapshot is atomic.
+//
+//   <dir>/state-<generation>/   the state machine's database (StateMachine):
+//     "a"                    applied: crc32c | index(fixed64) | term(fixed64). Changes in the
+//                            same batch as the data it covers.
+//     "c" <session:BE64>     a client session: crc32c | last seq(fixed64) | last index
+//                            (fixed64) | the results of its last request (EncodeResults).
+//     "u" <user key>         a user value, as the client wrote it.
+//
+// A snapshot is the state database read through a LevelDB snapshot, shipped as chunks:
+//   crc32c(fixed32) | count(fixed32) | count * (key length(fixed32) | key | value length
+//   (fixed32) | value), the checksum covering everything after it.
+//
+// Every checksum is CRC-32C over the bytes that follow it (for entries: the 8-byte big-endian
+// index, then the value's bytes after the checksum), stored little-endian.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "raft/types.h"
+
+namespace kv::keys {
+
+inline constexpr std::string_view kHardState = "h";
+inline constexpr std::string_view kSnapshotMeta = "s";
+inline constexpr char kEntryPrefix = 'e';
+
+// "e" + big-endian index.
+std::string EntryKey(raft::Index index);
+// Parses an entry key; false if `key` is not one.
+bool ParseEntryKey(std::string_view key, raft::Index* index);
+
+std::string EncodeEntry(const raft::Entry& e);
+// Decodes the value stored under EntryKey(index); false if the checksum or layout is wrong.
+bool DecodeEntry(raft::Index index, std::string_view value, raft::Entry* e);
+
+std::string EncodeHardState(const raft::HardState& hs);
+bool DecodeHardState(std::string_view value, raft::HardState* hs);
+
+std::string EncodeSnapshotMeta(const raft::SnapshotMeta& meta);
+bool DecodeSnapshotMeta(std::string_view value, raft::SnapshotMeta* meta);
+
+inline constexpr std::string_view kApplied = "a";
+inline constexpr char kSessionPrefix = 'c';
+inline constexpr char kUserPrefix = 'u';
+
+std::string EncodeApplied(raft::Index index, raft::Term term);
+bool DecodeApplied(std::string_view value, raft::Index* index, raft::Term* term);
+std::string SessionKey(uint64_t session);
+std::string UserKey(std::string_view key);
+
+// Seals a value with a CRC-32C of `key` + the value; Unseal checks and strips it.
+std::string Seal(std::string_view key, std::string_view body);
+bool Unseal(std::string_view key, std::string_view* value);
+
+}  // namespace kv::keys

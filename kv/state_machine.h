@@ -1,0 +1,117 @@
+// StateMachine: the replicated key-value state on LevelDB (layout in kv/keys.h). Applying an
+// entry changes the user data, the applied index and the client-session table in one batch,
+// so the applied index never runs ahead of the data; a restarted node resumes from its
+// applied index. Applying is deterministic: the same entries give the same state and results
+// on every node.
+//
+// Writes are not synced (the Raft log is): a crash may lose the last applies, never half of
+// one. Sync() makes everything applied so far durable; the log may be compacted only up to a
+// durably applied index.
+//
+// Snapshots: NewSnapshotReader reads the state through a LevelDB snapshot as checksummed,
+// size-bounded chunks; a SnapshotWriter builds a new state database from chunks and Finish
+// switches to it atomically (a crash before the switch leaves the old state, after it the
+// new one).
+//
+// Thread-safety: Apply, Get, Sync and snapshot installs on one thread; a SnapshotReader may be
+// read from another thread while the state machine goes on applying.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "protocol/command.h"
+#include "raft/types.h"
+
+namespace leveldb {
+class DB;
+class Env;
+class Snapshot;
+class Iterator;
+}  // namespace leveldb
+
+namespace kv {
+
+// The result of one operation, which the server turns into a reply.
+struct OpResult {
+  enum class Kind : uint8_t { kOk, kNil, kInt, kBulk, kError };
+  Kind kind = Kind::kOk;
+  int64_t integer = 0;
+  std::string bulk;  // the value (kBulk) or the error text (kError)
+
+  bool operator==(const OpResult&) const = default;
+};
+
+struct ApplyResult {
+  bool duplicate = false;  // a retried request: these are its first application's results
+  std::vector<OpResult> results;
+};
+
+std::string EncodeResults(const std::vector<OpResult>& results);
+bool DecodeResults(std::string_view bytes, std::vector<OpResult>* results);
+
+class StateMachine {
+ public:
+  struct Options {
+    leveldb::Env* env = nullptr;  // nullptr: leveldb::Env::Default()
+  };
+
+  // Opens the state in directory `dir` (created if missing).
+  static common::Status Open(const std::string& dir, const Options& options,
+                             std::unique_ptr<StateMachine>* out);
+  ~StateMachine();
+
+  // Applies a committed entry. REQUIRES: e.index == applied_index() + 1.
+  common::Status Apply(const raft::Entry& e, ApplyResult* result);
+  raft::Index applied_index() const { return applied_index_; }
+  raft::Term applied_term() const { return applied_term_; }
+  // The value of user key `key`; NotFound if absent.
+  common::Status Get(std::string_view key, std::string* value);
+  // Every user key and value, in key order (for tests and small tools).
+  common::Status Dump(std::vector<std::pair<std::string, std::string>>* out);
+  // Makes everything applied so far durable.
+  common::Status Sync();
+
+  class SnapshotReader {
+   public:
+    virtual ~SnapshotReader() = default;
+    // The applied index and term the snapshot covers.
+    virtual raft::SnapshotMeta meta() const = 0;
+    // Fills `chunk` with the next chunk; sets *done after the last one.
+    virtual common::Status Next(std::string* chunk, bool* done) = 0;
+  };
+  // A consistent view of the current state, read in chunks of about `chunk_bytes`.
+  std::unique_ptr<SnapshotReader> NewSnapshotReader(size_t chunk_bytes);
+
+  class SnapshotWriter {
+   public:
+    virtual ~SnapshotWriter() = default;
+    // Adds one chunk (Corruption if its checksum fails).
+    virtual common::Status Add(std::string_view chunk) = 0;
+    // Makes the new state durable and switches to it. Returns its metadata.
+    virtual common::Status Finish(raft::SnapshotMeta* meta) = 0;
+  };
+  // Starts building a new state from a snapshot stream. Only one at a time.
+  common::Status NewSnapshotWriter(std::unique_ptr<SnapshotWriter>* out);
+
+ private:
+  class Reader;
+  class Writer;
+  StateMachine(std::string dir, leveldb::Env* env);
+  common::Status OpenGeneration(uint64_t generation);
+  common::Status SwitchTo(uint64_t generation);
+  std::string GenerationPath(uint64_t generation) const;
+
+  std::string dir_;
+  leveldb::Env* env_;
+  uint64_t generation_ = 0;
+  std::shared_ptr<leveldb::DB> db_;
+  raft::Index applied_index_ = 0;
+  raft::Term applied_term_ = 0;
+};
+
+}  // namespace kv

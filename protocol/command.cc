@@ -1,0 +1,109 @@
+#include "protocol/command.h"
+
+#include <flatbuffers/flatbuffers.h>
+
+#include "protocol/command_generated.h"
+
+namespace protocol {
+
+namespace fbs = raftkv::protocol::fb;
+
+namespace {
+
+flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fbs::Bytes>>> BuildList(
+    flatbuffers::FlatBufferBuilder& b, const std::vector<std::string>& items) {
+  std::vector<flatbuffers::Offset<fbs::Bytes>> offsets;
+  offsets.reserve(items.size());
+  for (const std::string& s : items) {
+    auto data = b.CreateVector(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+    offsets.push_back(fbs::CreateBytes(b, data));
+  }
+  return b.CreateVector(offsets);
+}
+
+void ReadList(const flatbuffers::Vector<flatbuffers::Offset<fbs::Bytes>>* list,
+              std::vector<std::string>* out) {
+  out->clear();
+  if (list == nullptr) return;
+  for (const fbs::Bytes* item : *list) {
+    if (item == nullptr || item->data() == nullptr) {
+      out->emplace_back();
+    } else {
+      out->emplace_back(reinterpret_cast<const char*>(item->data()->data()), item->data()->size());
+    }
+  }
+}
+
+bool ArgumentsFit(const Op& op) {
+  switch (op.code) {
+    case OpCode::kSet:
+    case OpCode::kAppend:
+    case OpCode::kIncrByFloat:
+      return op.keys.size() == 1 && op.values.size() == 1 && !(op.nx && op.xx);
+    case OpCode::kIncrBy:
+    case OpCode::kGetDel:
+      return op.keys.size() == 1 && op.values.empty();
+    case OpCode::kDel:
+      return !op.keys.empty() && op.values.empty();
+    case OpCode::kMSet:
+      return !op.keys.empty() && op.keys.size() == op.values.size();
+    case OpCode::kFlushAll:
+      return op.keys.empty() && op.values.empty();
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string EncodeCommand(const Command& cmd) {
+  flatbuffers::FlatBufferBuilder b(256);
+  std::vector<flatbuffers::Offset<fbs::Op>> ops;
+  ops.reserve(cmd.ops.size());
+  for (const Op& op : cmd.ops) {
+    auto keys = BuildList(b, op.keys);
+    auto values = BuildList(b, op.values);
+    ops.push_back(fbs::CreateOp(b, static_cast<fbs::OpCode>(op.code), keys, values, op.nx, op.xx,
+                                op.get, op.incr));
+  }
+  auto vec = b.CreateVector(ops);
+  b.Finish(fbs::CreateCommand(b, kCommandVersion, cmd.session, cmd.seq, vec));
+  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+common::Status DecodeCommand(std::string_view bytes, Command* out) {
+  if (bytes.size() > kMaxCommandBytes) return common::Status::InvalidArgument("command too large");
+  flatbuffers::Verifier verifier(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  if (!fbs::VerifyCommandBuffer(verifier)) {
+    return common::Status::InvalidArgument("command fails verification");
+  }
+  const fbs::Command* c = fbs::GetCommand(bytes.data());
+  if (c->version() != kCommandVersion) {
+    return common::Status::InvalidArgument("unknown command version " +
+                                           std::to_string(c->version()));
+  }
+  out->session = c->session();
+  out->seq = c->seq();
+  out->ops.clear();
+  if (c->ops() == nullptr || c->ops()->size() == 0) {
+    return common::Status::InvalidArgument("command has no operation");
+  }
+  for (const fbs::Op* o : *c->ops()) {
+    if (o == nullptr) return common::Status::InvalidArgument("empty operation");
+    if (static_cast<uint8_t>(o->code()) > static_cast<uint8_t>(fbs::OpCode_MAX)) {
+      return common::Status::InvalidArgument("unknown op code");
+    }
+    Op op;
+    op.code = static_cast<OpCode>(o->code());
+    ReadList(o->keys(), &op.keys);
+    ReadList(o->values(), &op.values);
+    op.nx = o->nx();
+    op.xx = o->xx();
+    op.get = o->get();
+    op.incr = o->incr();
+    if (!ArgumentsFit(op)) return common::Status::InvalidArgument("operation arguments do not fit");
+    out->ops.push_back(std::move(op));
+  }
+  return common::Status::OK();
+}
+
+}  // namespace protocol

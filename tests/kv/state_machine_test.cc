@@ -1,0 +1,286 @@
+// StateMachine: applying commands, duplicate detection, restart from the applied index, and
+// snapshots read in chunks and installed atomically.
+#include "kv/state_machine.h"
+
+#include <gtest/gtest.h>
+#include <leveldb/env.h>
+#include <leveldb/helpers/memenv.h>
+
+#include <memory>
+
+namespace kv {
+namespace {
+
+using protocol::Command;
+using protocol::Op;
+using protocol::OpCode;
+
+Op MakeOp(OpCode code, std::vector<std::string> keys, std::vector<std::string> values = {}) {
+  Op op;
+  op.code = code;
+  op.keys = std::move(keys);
+  op.values = std::move(values);
+  return op;
+}
+
+class StateMachineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    env_.reset(leveldb::NewMemEnv(leveldb::Env::Default()));
+    Reopen();
+  }
+  void Reopen(const std::string& dir = "/node") {
+    sm_.reset();
+    StateMachine::Options o;
+    o.env = env_.get();
+    common::Status s = StateMachine::Open(dir, o, &sm_);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  // Applies `ops` as one command at the next index; returns the results.
+  std::vector<OpResult> Run(std::vector<Op> ops, uint64_t session = 0, uint64_t seq = 0,
+                            bool* duplicate = nullptr) {
+    Command c;
+    c.session = session;
+    c.seq = seq;
+    c.ops = std::move(ops);
+    raft::Entry e{3, sm_->applied_index() + 1, raft::EntryType::kNormal,
+                  protocol::EncodeCommand(c)};
+    ApplyResult r;
+    common::Status s = sm_->Apply(e, &r);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    if (duplicate != nullptr) *duplicate = r.duplicate;
+    return r.results;
+  }
+  std::string Value(const std::string& key) {
+    std::string v;
+    common::Status s = sm_->Get(key, &v);
+    return s.ok() ? v : "<none>";
+  }
+
+  std::unique_ptr<leveldb::Env> env_;
+  std::unique_ptr<StateMachine> sm_;
+};
+
+TEST_F(StateMachineTest, SetGetDelAppend) {
+  auto r = Run({MakeOp(OpCode::kSet, {"a"}, {"1"})});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].kind, OpResult::Kind::kOk);
+  EXPECT_EQ(Value("a"), "1");
+  r = Run({MakeOp(OpCode::kAppend, {"a"}, {"23"})});
+  EXPECT_EQ(r[0].integer, 3);
+  EXPECT_EQ(Value("a"), "123");
+  r = Run({MakeOp(OpCode::kDel, {"a", "missing"})});
+  EXPECT_EQ(r[0].kind, OpResult::Kind::kInt);
+  EXPECT_EQ(r[0].integer, 1);
+  EXPECT_EQ(Value("a"), "<none>");
+  EXPECT_EQ(sm_->applied_index(), 3u);
+}
+
+TEST_F(StateMachineTest, SetNxXxAndGet) {
+  Op nx = MakeOp(OpCode::kSet, {"k"}, {"v1"});
+  nx.nx = true;
+  EXPECT_EQ(Run({nx})[0].kind, OpResult::Kind::kOk);
+  EXPECT_EQ(Run({nx})[0].kind, OpResult::Kind::kNil);  // exists: not set
+  EXPECT_EQ(Value("k"), "v1");
+  Op xx = MakeOp(OpCode::kSet, {"other"}, {"x"});
+  xx.xx = true;
+  EXPECT_EQ(Run({xx})[0].kind, OpResult::Kind::kNil);
+  EXPECT_EQ(Value("other"), "<none>");
+  Op get = MakeOp(OpCode::kSet, {"k"}, {"v2"});
+  get.get = true;
+  auto r = Run({get});
+  EXPECT_EQ(r[0].kind, OpResult::Kind::kBulk);
+  EXPECT_EQ(r[0].bulk, "v1");
+  EXPECT_EQ(Value("k"), "v2");
+}
+
+TEST_F(StateMachineTest, IncrementsFollowRedis) {
+  Op incr = MakeOp(OpCode::kIncrBy, {"n"});
+  incr.incr = 5;
+  EXPECT_EQ(Run({incr})[0].integer, 5);
+  incr.incr = -7;
+  EXPECT_EQ(Run({incr})[0].integer, -2);
+  Run({MakeOp(OpCode::kSet, {"s"}, {"abc"})});
+  Op bad = MakeOp(OpCode::kIncrBy, {"s"});
+  bad.incr = 1;
+  auto r = Run({bad});
+  EXPECT_EQ(r[0].kind, OpResult::Kind::kError);
+  EXPECT_EQ(r[0].bulk, "ERR value is not an integer or out of range");
+  Run({MakeOp(OpCode::kSet, {"big"}, {"9223372036854775807"})});
+  Op over = MakeOp(OpCode::kIncrBy, {"big"});
+  over.incr = 1;
+  EXPECT_EQ(Run({over})[0].bulk, "ERR increment or decrement would overflow");
+  Run({MakeOp(OpCode::kSet, {"lead"}, {"007"})});
+  Op lead = MakeOp(OpCode::kIncrBy, {"lead"});
+  lead.incr = 1;
+  EXPECT_EQ(Run({lead})[0].kind, OpResult::Kind::kError);  // Redis refuses leading zeros
+  Run({MakeOp(OpCode::kSet, {"f"}, {"10.50"})});
+  Op fl = MakeOp(OpCode::kIncrByFloat, {"f"}, {"0.1"});
+  r = Run({fl});
+  EXPECT_EQ(r[0].bulk, "10.6");
+  EXPECT_EQ(Value("f"), "10.6");
+  Op notfloat = MakeOp(OpCode::kIncrByFloat, {"s"}, {"1"});
+  EXPECT_EQ(Run({notfloat})[0].bulk, "ERR value is not a valid float");
+}
+
+TEST_F(StateMachineTest, MultiOpsSeeEarlierWritesAndApplyTogether) {
+  Op incr = MakeOp(OpCode::kIncrBy, {"x"});
+  incr.incr = 2;
+  auto r = Run({MakeOp(OpCode::kSet, {"x"}, {"40"}), incr, MakeOp(OpCode::kGetDel, {"x"}),
+                MakeOp(OpCode::kMSet, {"a", "b"}, {"1", "2"})});
+  ASSERT_EQ(r.size(), 4u);
+  EXPECT_EQ(r[1].integer, 42);
+  EXPECT_EQ(r[2].bulk, "42");
+  EXPECT_EQ(Value("x"), "<none>");
+  EXPECT_EQ(Value("b"), "2");
+  EXPECT_EQ(sm_->applied_index(), 1u);
+}
+
+TEST_F(StateMachineTest, FlushAllThenWritesInTheSameCommand) {
+  Run({MakeOp(OpCode::kMSet, {"a", "b", "c"}, {"1", "2", "3"})});
+  Run({MakeOp(OpCode::kFlushAll, {}), MakeOp(OpCode::kSet, {"b"}, {"new"})});
+  std::vector<std::pair<std::string, std::string>> all;
+  ASSERT_TRUE(sm_->Dump(&all).ok());
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].first, "b");
+  EXPECT_EQ(all[0].second, "new");
+}
+
+TEST_F(StateMachineTest, RetriedRequestIsAppliedOnceAndAnsweredTheSame) {
+  Op append = MakeOp(OpCode::kAppend, {"log"}, {"x"});
+  bool dup = true;
+  auto first = Run({append}, 9, 1, &dup);
+  EXPECT_FALSE(dup);
+  auto again = Run({append}, 9, 1, &dup);
+  EXPECT_TRUE(dup);
+  EXPECT_EQ(again, first);
+  EXPECT_EQ(Value("log"), "x");
+  Run({append}, 9, 2, &dup);
+  EXPECT_FALSE(dup);
+  EXPECT_EQ(Value("log"), "xx");
+  // An older request than the last one is never applied again.
+  auto stale = Run({append}, 9, 1, &dup);
+  EXPECT_TRUE(dup);
+  EXPECT_EQ(stale[0].kind, OpResult::Kind::kError);
+  EXPECT_EQ(Value("log"), "xx");
+  // The session table survives a restart.
+  Reopen();
+  Run({append}, 9, 2, &dup);
+  EXPECT_TRUE(dup);
+  EXPECT_EQ(Value("log"), "xx");
+}
+
+TEST_F(StateMachineTest, RestartResumesFromTheAppliedIndex) {
+  Run({MakeOp(OpCode::kSet, {"a"}, {"1"})});
+  ApplyResult r;
+  ASSERT_TRUE(sm_->Apply({4, 2, raft::EntryType::kNoop, ""}, &r).ok());
+  ASSERT_TRUE(sm_->Sync().ok());
+  Reopen();
+  EXPECT_EQ(sm_->applied_index(), 2u);
+  EXPECT_EQ(sm_->applied_term(), 4u);
+  EXPECT_EQ(Value("a"), "1");
+}
+
+TEST_F(StateMachineTest, UndecodableCommandIsAnErrorResultAndAdvances) {
+  ApplyResult r;
+  ASSERT_TRUE(sm_->Apply({1, 1, raft::EntryType::kNormal, "garbage"}, &r).ok());
+  ASSERT_EQ(r.results.size(), 1u);
+  EXPECT_EQ(r.results[0].kind, OpResult::Kind::kError);
+  EXPECT_EQ(sm_->applied_index(), 1u);
+}
+
+TEST_F(StateMachineTest, SnapshotRoundTripsThroughChunks) {
+  for (int i = 0; i < 200; i++) {
+    Run({MakeOp(OpCode::kSet, {"key" + std::to_string(i)},
+                {std::string(50, static_cast<char>('a' + i % 26))})},
+        77, static_cast<uint64_t>(i + 1));
+  }
+  auto reader = sm_->NewSnapshotReader(512);
+  EXPECT_EQ(reader->meta().index, 200u);
+  // Applying goes on while the snapshot is read: the reader keeps its view.
+  Run({MakeOp(OpCode::kSet, {"late"}, {"x"})});
+  std::vector<std::string> chunks;
+  bool done = false;
+  while (!done) {
+    std::string chunk;
+    ASSERT_TRUE(reader->Next(&chunk, &done).ok());
+    EXPECT_LE(chunk.size(), 512u + 200u);
+    chunks.push_back(chunk);
+  }
+  EXPECT_GT(chunks.size(), 10u);
+  reader.reset();
+
+  std::unique_ptr<StateMachine> other;
+  StateMachine::Options o;
+  o.env = env_.get();
+  ASSERT_TRUE(StateMachine::Open("/other", o, &other).ok());
+  std::unique_ptr<StateMachine::SnapshotWriter> w;
+  ASSERT_TRUE(other->NewSnapshotWriter(&w).ok());
+  for (const std::string& c : chunks) ASSERT_TRUE(w->Add(c).ok());
+  raft::SnapshotMeta meta;
+  ASSERT_TRUE(w->Finish(&meta).ok());
+  EXPECT_EQ(meta.index, 200u);
+  EXPECT_EQ(other->applied_index(), 200u);
+  std::string v;
+  ASSERT_TRUE(other->Get("key7", &v).ok());
+  EXPECT_EQ(v, std::string(50, 'h'));
+  EXPECT_FALSE(other->Get("late", &v).ok());
+  // The installed state survives a restart, sessions included.
+  other.reset();
+  ASSERT_TRUE(StateMachine::Open("/other", o, &other).ok());
+  EXPECT_EQ(other->applied_index(), 200u);
+  Command dup;
+  dup.session = 77;
+  dup.seq = 200;
+  dup.ops = {MakeOp(OpCode::kAppend, {"key199"}, {"!"})};
+  ApplyResult r;
+  ASSERT_TRUE(
+      other->Apply({3, 201, raft::EntryType::kNormal, protocol::EncodeCommand(dup)}, &r).ok());
+  EXPECT_TRUE(r.duplicate);
+}
+
+TEST_F(StateMachineTest, CorruptSnapshotChunkIsRefused) {
+  Run({MakeOp(OpCode::kSet, {"a"}, {"1"})});
+  auto reader = sm_->NewSnapshotReader(1024);
+  std::string chunk;
+  bool done = false;
+  ASSERT_TRUE(reader->Next(&chunk, &done).ok());
+  chunk[chunk.size() - 1] ^= 1;
+  std::unique_ptr<StateMachine::SnapshotWriter> w;
+  ASSERT_TRUE(sm_->NewSnapshotWriter(&w).ok());
+  EXPECT_EQ(w->Add(chunk).code(), common::Status::Code::kCorruption);
+}
+
+TEST_F(StateMachineTest, InstallInterruptedBeforeTheSwitchKeepsTheOldState) {
+  Run({MakeOp(OpCode::kSet, {"old"}, {"1"})});
+  ASSERT_TRUE(sm_->Sync().ok());
+  std::unique_ptr<StateMachine> source;
+  StateMachine::Options o;
+  o.env = env_.get();
+  ASSERT_TRUE(StateMachine::Open("/source", o, &source).ok());
+  Command c;
+  c.ops = {MakeOp(OpCode::kSet, {"new"}, {"2"})};
+  ApplyResult r;
+  for (raft::Index i = 1; i <= 5; i++) {
+    ASSERT_TRUE(
+        source->Apply({2, i, raft::EntryType::kNormal, protocol::EncodeCommand(c)}, &r).ok());
+  }
+  auto reader = source->NewSnapshotReader(64);
+  std::unique_ptr<StateMachine::SnapshotWriter> w;
+  ASSERT_TRUE(sm_->NewSnapshotWriter(&w).ok());
+  std::string chunk;
+  bool done = false;
+  ASSERT_TRUE(reader->Next(&chunk, &done).ok());
+  ASSERT_TRUE(w->Add(chunk).ok());
+  w.reset();  // the node stops mid-install
+  Reopen();
+  EXPECT_EQ(sm_->applied_index(), 1u);
+  EXPECT_EQ(Value("old"), "1");
+  EXPECT_EQ(Value("new"), "<none>");
+  std::vector<std::string> children;
+  ASSERT_TRUE(env_->GetChildren("/node", &children).ok());
+  for (const std::string& name : children) EXPECT_NE(name, "state-1") << "leftover install";
+}
+
+}  // namespace
+}  // namespace kv
