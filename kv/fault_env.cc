@@ -132,7 +132,13 @@ FaultInjectionEnv::FaultInjectionEnv(leveldb::Env* base) : leveldb::EnvWrapper(b
 
 FaultInjectionEnv::~FaultInjectionEnv() = default;
 
-leveldb::Status FaultInjectionEnv::CheckNotCrashed(const std::string& fname) const {
+leveldb::Status FaultInjectionEnv::CheckNotCrashed(const std::string& fname) {
+  if (crash_countdown_ == 0) {
+    crashed_ = true;
+    crash_countdown_ = -1;
+  } else if (crash_countdown_ > 0) {
+    crash_countdown_--;
+  }
   return crashed_ ? CrashedError(fname) : leveldb::Status::OK();
 }
 
@@ -252,7 +258,14 @@ void FaultInjectionEnv::SimulateCrash(uint64_t seed, bool tear) {
     uint64_t keep = durable;
     uint64_t end = durable;
     if (tear && current > durable) {
-      keep = durable + rng.Uniform(current - durable + 1);
+      // A disk writes whole sectors: what survives of the unsynced bytes ends at the durable
+      // size, at a sector boundary, or at the end.
+      const uint64_t first = (durable / kSectorSize + 1) * kSectorSize;
+      const uint64_t boundaries = first < current ? (current - 1 - first) / kSectorSize + 1 : 0;
+      const uint64_t pick = rng.Uniform(boundaries + 2);
+      keep = pick == 0                ? durable
+             : pick == boundaries + 1 ? current
+                                      : first + (pick - 1) * kSectorSize;
       end = keep;
       if (keep < current && keep % kLogBlockSize != 0) {
         end = std::min(current, (keep / kLogBlockSize + 1) * kLogBlockSize);
@@ -273,6 +286,16 @@ void FaultInjectionEnv::SimulateCrash(uint64_t seed, bool tear) {
 void FaultInjectionEnv::SetCrashed(bool crashed) {
   std::lock_guard<std::mutex> lock(mutex_);
   crashed_ = crashed;
+}
+
+bool FaultInjectionEnv::crashed() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return crashed_;
+}
+
+void FaultInjectionEnv::CrashAfterWrites(int64_t n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  crash_countdown_ = n < 0 ? -1 : n;
 }
 
 void FaultInjectionEnv::SetSyncError(bool on) {

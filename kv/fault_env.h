@@ -47,6 +47,8 @@ class FaultInjectionEnv : public leveldb::EnvWrapper {
   // The block size of LevelDB's log format (kBlockSize in db/log_format.h), used by
   // MANIFEST-* and *.log files. A torn tail never zero-fills across one of its boundaries.
   static constexpr uint64_t kLogBlockSize = 32 * 1024;
+  // The unit a disk writes atomically: a torn write keeps whole sectors.
+  static constexpr uint64_t kSectorSize = 512;
 
   // REQUIRES: base outlives this Env. base is not owned.
   explicit FaultInjectionEnv(leveldb::Env* base);
@@ -85,15 +87,16 @@ class FaultInjectionEnv : public leveldb::EnvWrapper {
   //   Close:  always forwards (it releases the file; it adds no data beyond what was appended).
 
   // Models an OS crash or power loss. Every tracked file is cut back to its durable size.
-  // With tear, each file instead keeps its durable bytes plus a prefix, of length drawn from
-  // seed, of its unsynced bytes; if that prefix ends inside a kLogBlockSize block, the rest of
+  // With tear, each file instead keeps its durable bytes plus a prefix of its unsynced bytes
+  // that ends at the durable size, at a kSectorSize boundary or at the end (drawn from seed:
+  // a disk writes whole sectors); if that prefix ends inside a kLogBlockSize block, the rest of
   // the unsynced bytes up to the end of that block are replaced by zeros, as a device does
   // that allocated the blocks but never wrote them. Never does a file end up longer than what
   // was appended, nor hold a byte that was not written or zero. Files are visited in name
   // order and each draws from the same seeded generator, so a seed replays exactly. Files are
-  // rewritten through the base Env (read, recreate, append, sync). Afterwards every tracked
-  // file is durable up to its new size. The fault settings (SetCrashed, SetSyncError,
-  // SetNoSpaceAfter) are left as they are.
+  // rewritten through the base Env (read, recreate, append, sync); a tracked file that no
+  // longer exists there is forgotten. Afterwards every tracked file is durable up to its new
+  // size. The fault settings (SetCrashed, SetSyncError, SetNoSpaceAfter) are left as they are.
   // REQUIRES: no tracked file is open for writing, i.e. the DB using this Env has been deleted
   // (SetCrashed(true) first, so that nothing more reaches the disk while it closes). Aborts if
   // a tracked file is open, or if the base Env fails to read or rewrite one.
@@ -102,6 +105,11 @@ class FaultInjectionEnv : public leveldb::EnvWrapper {
   // While crashed, every write, sync, flush, rename, remove and file or directory creation
   // through this Env fails with an IOError and changes nothing. Reads still work.
   void SetCrashed(bool crashed);
+  bool crashed() const;
+  // With n >= 0: the next n mutating operations (append, sync, flush, rename, remove, create)
+  // succeed, then the Env crashes (as SetCrashed(true)) before the one after: a crash in the
+  // middle of whatever is running. With n < 0: off.
+  void CrashAfterWrites(int64_t n);
 
   // While on, Sync() fails with an IOError "Input/output error (EIO)" and the data appended
   // stays not durable. (This LevelDB's Env has no directory sync to fail.)
@@ -138,13 +146,15 @@ class FaultInjectionEnv : public leveldb::EnvWrapper {
     int open_writers = 0;  // TrackedFiles on this state neither closed nor deleted
   };
 
-  // Returns an IOError for fname if crashed_. REQUIRES: mutex_ held.
-  leveldb::Status CheckNotCrashed(const std::string& fname) const;
+  // Returns an IOError for fname if crashed_, counting down CrashAfterWrites first.
+  // REQUIRES: mutex_ held.
+  leveldb::Status CheckNotCrashed(const std::string& fname);
 
   mutable std::mutex mutex_;
   // Tracked files by name. GUARDED_BY(mutex_), as are all the fields below.
   std::map<std::string, std::shared_ptr<FileState>> files_;
   bool crashed_ = false;
+  int64_t crash_countdown_ = -1;  // CrashAfterWrites; < 0 means off
   bool sync_error_ = false;
   int64_t no_space_after_ = -1;       // byte budget for Append; < 0 means none
   int64_t appended_since_limit_ = 0;  // bytes appended since SetNoSpaceAfter

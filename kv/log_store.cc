@@ -6,6 +6,7 @@
 #include <leveldb/write_batch.h>
 
 #include "kv/keys.h"
+#include "kv/torn_tail.h"
 
 namespace kv {
 
@@ -32,10 +33,14 @@ common::Status LogStore::Open(const std::string& path, const Options& options,
   // corruption reports line up with entries.
   lo.compression = leveldb::kNoCompression;
   if (options.env != nullptr) lo.env = options.env;
+  int trimmed = 0;
+  common::Status t = TrimTornTails(lo.env, path, &trimmed);
+  if (!t.ok()) return t;
   leveldb::DB* db = nullptr;
   leveldb::Status s = leveldb::DB::Open(lo, path, &db);
   if (!s.ok()) return FromLevelDB(s, "open raft log " + path);
   std::unique_ptr<LogStore> store(new LogStore(db));
+  store->torn_tails_cut_ = trimmed;
   common::Status st = store->Check();
   if (!st.ok()) return st;
   *out = std::move(store);
@@ -109,7 +114,9 @@ common::Status LogStore::Check() {
                                       what);
   }
   last_index_ = expected - 1;
-  if (hard_state_.term < prev_term) {
+  // Entries are written in one batch with the hard state of their term. (The snapshot's term
+  // may be ahead of the hard state after a crash mid-install; NodeStorage settles that.)
+  if (last_index_ > snapshot_.index && hard_state_.term < prev_term) {
     return common::Status::Corruption("raft log: hard state term " +
                                       std::to_string(hard_state_.term) +
                                       " below the last entry's term " + std::to_string(prev_term));

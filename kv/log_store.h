@@ -57,11 +57,15 @@ class LogStore : public raft::LogStorage {
   common::Status ApplySnapshot(const raft::SnapshotMeta& meta) override;
   common::Status Compact(raft::Index index) override;
 
+  // The term of the entry at `index` (the snapshot's own index answers its term).
+  common::Status Term(raft::Index index, raft::Term* term) { return TermAt(index, term); }
   raft::Index last_index() const { return last_index_; }
   raft::SnapshotMeta snapshot() const { return snapshot_; }
   raft::HardState hard_state() const { return hard_state_; }
   // Number of synced writes so far.
   uint64_t syncs() const { return syncs_; }
+  // Write-ahead logs whose torn tail was cut at open (kv/torn_tail.h).
+  int torn_tails_cut() const { return torn_tails_cut_; }
 
  private:
   explicit LogStore(leveldb::DB* db);
@@ -74,6 +78,7 @@ class LogStore : public raft::LogStorage {
   raft::SnapshotMeta snapshot_;
   raft::Index last_index_ = 0;
   uint64_t syncs_ = 0;
+  int torn_tails_cut_ = 0;
   common::Status failed_;  // first write failure: every later write returns it
 };
 

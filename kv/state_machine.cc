@@ -17,6 +17,7 @@
 #include "common/check.h"
 #include "common/coding.h"
 #include "kv/keys.h"
+#include "kv/torn_tail.h"
 
 namespace kv {
 
@@ -175,6 +176,9 @@ common::Status StateMachine::OpenGeneration(uint64_t generation) {
   o.paranoid_checks = true;
   leveldb::DB* db = nullptr;
   std::string path = GenerationPath(generation);
+  int trimmed = 0;
+  common::Status t = TrimTornTails(env_, path, &trimmed);
+  if (!t.ok()) return t;
   leveldb::Status s = leveldb::DB::Open(o, path, &db);
   if (!s.ok()) return FromLevelDB(s, "open state " + path);
   std::shared_ptr<leveldb::DB> owned(db);
@@ -225,6 +229,7 @@ common::Status StateMachine::SwitchTo(uint64_t generation) {
 common::Status StateMachine::Apply(const raft::Entry& e, ApplyResult* result) {
   CHECK(e.index == applied_index_ + 1)
       << "apply index " << e.index << " after applied index " << applied_index_;
+  if (!failed_.ok()) return failed_;
   result->duplicate = false;
   result->results.clear();
   leveldb::WriteBatch batch;
@@ -395,7 +400,10 @@ common::Status StateMachine::Apply(const raft::Entry& e, ApplyResult* result) {
   }
   batch.Put(std::string(keys::kApplied), keys::EncodeApplied(e.index, e.term));
   leveldb::Status s = db_->Write(leveldb::WriteOptions(), &batch);
-  if (!s.ok()) return FromLevelDB(s, "apply index " + std::to_string(e.index));
+  if (!s.ok()) {
+    failed_ = FromLevelDB(s, "apply index " + std::to_string(e.index));
+    return failed_;
+  }
   applied_index_ = e.index;
   applied_term_ = e.term;
   return common::Status::OK();
@@ -417,11 +425,13 @@ common::Status StateMachine::Dump(std::vector<std::pair<std::string, std::string
 }
 
 common::Status StateMachine::Sync() {
+  if (!failed_.ok()) return failed_;
   leveldb::WriteBatch batch;
   batch.Put(std::string(keys::kApplied), keys::EncodeApplied(applied_index_, applied_term_));
   leveldb::WriteOptions wo;
   wo.sync = true;
-  return FromLevelDB(db_->Write(wo, &batch), "sync state");
+  failed_ = FromLevelDB(db_->Write(wo, &batch), "sync state");
+  return failed_;
 }
 
 // ---- Snapshots ----

@@ -6,7 +6,8 @@
 //
 // Writes are not synced (the Raft log is): a crash may lose the last applies, never half of
 // one. Sync() makes everything applied so far durable; the log may be compacted only up to a
-// durably applied index.
+// durably applied index. After a failed write (ENOSPC, EIO) every later write fails with the
+// same error: the node must stop (fail-stop) and restart once the disk is healthy.
 //
 // Snapshots: NewSnapshotReader reads the state through a LevelDB snapshot as checksummed,
 // size-bounded chunks; a SnapshotWriter builds a new state database from chunks and Finish
@@ -112,6 +113,7 @@ class StateMachine {
   std::shared_ptr<leveldb::DB> db_;
   raft::Index applied_index_ = 0;
   raft::Term applied_term_ = 0;
+  common::Status failed_;  // first write failure: every later write returns it
 };
 
 }  // namespace kv

@@ -186,6 +186,7 @@ int main(int argc, char** argv) {
 
   TakeBenchLock();
   std::string dir = parent + "/raftkv-storage-bench.XXXXXX";
+  std::error_code ec;
   if (mkdtemp(dir.data()) == nullptr) {
     std::perror(dir.c_str());
     return 1;
@@ -194,7 +195,7 @@ int main(int argc, char** argv) {
   const double fdatasync_rate = RawSyncRate(dir, /*fdatasync_only=*/true, 1.0);
   const double fsync_rate = fdatasync_rate < 0 ? -1 : RawSyncRate(dir, false, 1.0);
   if (fsync_rate < 0) {
-    std::filesystem::remove_all(dir);
+    std::filesystem::remove_all(dir, ec);
     return 1;
   }
   std::printf("raw fsync rate: %.0f fsyncs/s (4 KiB write + fdatasync), %.0f fsyncs/s (fsync)\n",
@@ -213,7 +214,7 @@ int main(int argc, char** argv) {
   Reporter reporter(static_cast<Reporter::OutputOptions>(color | Reporter::OO_Tabular));
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
-  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(dir, ec);
 
   for (int entry_bytes : kEntryBytes) {
     const double one = reporter.EntriesPerSecond(CaseName(entry_bytes, 1));

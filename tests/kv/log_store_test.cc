@@ -290,8 +290,8 @@ TEST_P(LogStoreTest, HardStateTermBelowTheLogFailsOpen) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Env, LogStoreTest, ::testing::Values(false, true),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? std::string("RealDir") : std::string("MemEnv");
+                         [](const ::testing::TestParamInfo<bool>& param) {
+                           return param.param ? std::string("RealDir") : std::string("MemEnv");
                          });
 
 }  // namespace

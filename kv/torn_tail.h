@@ -1,0 +1,33 @@
+// Torn-tail recovery for LevelDB write-ahead logs, run before LevelDB opens a database.
+//
+// A crash can leave the last record of a write-ahead log half written: the sectors written
+// before the power went keep their bytes, the rest read as zeros. LevelDB with
+// paranoid_checks refuses such a log ("checksum mismatch"), which would leave the node
+// unbootable although nothing it acknowledged is lost (an acknowledged write was synced, and
+// a synced record is whole). TrimTornTails cuts such a tail off, and nothing else: a record
+// that fails its checksum counts as torn only when it is the last thing in the file and the
+// file reads as zeros from a sector boundary inside that record to its end. Any other bad
+// record (a bit flipped at rest, say) is left for LevelDB to report as Corruption.
+//
+// Record format (LevelDB's log_format.h): 32 KiB blocks of records, each a 7-byte header
+// (masked CRC-32C of type and payload, 2-byte length, 1-byte type) and its payload; a block
+// tail shorter than a header is zero padding.
+//
+// Thread-safety: call before the database is opened, from one thread.
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+
+namespace leveldb {
+class Env;
+}
+
+namespace kv {
+
+// Cuts torn tails off the write-ahead logs ("*.log") of the database in `db_dir`. Sets
+// *trimmed to the number of files cut. A missing directory is not an error.
+common::Status TrimTornTails(leveldb::Env* env, const std::string& db_dir, int* trimmed);
+
+}  // namespace kv
