@@ -38,6 +38,14 @@ common::Status LogStore::Open(const std::string& path, const Options& options,
   if (!t.ok()) return t;
   leveldb::DB* db = nullptr;
   leveldb::Status s = leveldb::DB::Open(lo, path, &db);
+  if (s.IsCorruption()) {
+    std::string where = LocateBadLogEntries(lo.env, path);
+    if (!where.empty()) {
+      return common::Status::Corruption("raft log entry at " + where +
+                                        ": its write-ahead log record fails its checksum (" +
+                                        s.ToString() + ")");
+    }
+  }
   if (!s.ok()) return FromLevelDB(s, "open raft log " + path);
   std::unique_ptr<LogStore> store(new LogStore(db));
   store->torn_tails_cut_ = trimmed;

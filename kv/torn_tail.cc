@@ -2,6 +2,7 @@
 
 #include <leveldb/env.h>
 
+#include <algorithm>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -22,8 +23,10 @@ uint32_t Unmask(uint32_t masked) {
   return (rot >> 17) | (rot << 15);
 }
 
-// Where a torn tail starts, or npos if the log is whole or bad in another way.
-size_t TornTailStart(const std::string& data) {
+// Walks the physical records of a log file. Calls on_record(type, payload) for each intact
+// record; returns the offset of the first bad one (and its end in *bad_end), or npos.
+template <typename F>
+size_t WalkRecords(const std::string& data, size_t* bad_end, F on_record) {
   size_t pos = 0;
   while (pos < data.size()) {
     size_t left_in_block = kBlockSize - pos % kBlockSize;
@@ -49,17 +52,64 @@ size_t TornTailStart(const std::string& data) {
     char t = static_cast<char>(type);
     uint32_t actual = common::Crc32c(payload, common::Crc32c(std::string_view(&t, 1)));
     if (Unmask(stored) == actual) {
+      on_record(type, payload);
       pos = end;
       continue;
     }
+    *bad_end = end;
+    return pos;
+  }
+  return std::string::npos;
+}
+
+// Where a torn tail starts, or npos if the log is whole or bad in another way.
+size_t TornTailStart(const std::string& data) {
+  size_t end = 0;
+  size_t pos = WalkRecords(data, &end, [](unsigned char, std::string_view) {});
+  if (pos != std::string::npos) {
     // A bad record: torn only if the file reads as zeros from a sector boundary inside it on.
     size_t zeros = data.size();
     while (zeros > pos && data[zeros - 1] == '\0') zeros--;
     size_t boundary = (zeros + kSectorSize - 1) / kSectorSize * kSectorSize;
     if (boundary > pos && boundary <= end && boundary < data.size()) return pos;
-    return std::string::npos;
   }
   return std::string::npos;
+}
+
+bool GetVarint32(std::string_view* in, uint32_t* v) {
+  *v = 0;
+  for (int shift = 0; shift <= 28 && !in->empty(); shift += 7) {
+    auto byte = static_cast<unsigned char>((*in)[0]);
+    in->remove_prefix(1);
+    *v |= static_cast<uint32_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+// The Raft log indexes a WriteBatch writes ('e' keys), as far as it parses.
+std::vector<uint64_t> EntryIndexesOf(std::string_view batch) {
+  std::vector<uint64_t> out;
+  if (batch.size() < 12) return out;
+  batch.remove_prefix(12);  // sequence number, count
+  while (!batch.empty()) {
+    unsigned char tag = static_cast<unsigned char>(batch[0]);
+    batch.remove_prefix(1);
+    uint32_t len;
+    if (tag > 1 || !GetVarint32(&batch, &len) || batch.size() < len) break;
+    std::string_view key = batch.substr(0, len);
+    batch.remove_prefix(len);
+    if (key.size() == 9 && key[0] == 'e') {
+      key.remove_prefix(1);
+      uint64_t index;
+      if (common::GetBigEndian64(&key, &index)) out.push_back(index);
+    }
+    if (tag == 1) {  // a value follows
+      if (!GetVarint32(&batch, &len) || batch.size() < len) break;
+      batch.remove_prefix(len);
+    }
+  }
+  return out;
 }
 
 bool IsLogFile(const std::string& name) {
@@ -99,6 +149,33 @@ common::Status TrimTornTails(leveldb::Env* env, const std::string& db_dir, int* 
     (*trimmed)++;
   }
   return common::Status::OK();
+}
+
+std::string LocateBadLogEntries(leveldb::Env* env, const std::string& db_dir) {
+  std::vector<std::string> children;
+  if (!env->GetChildren(db_dir, &children).ok()) return "";
+  std::sort(children.begin(), children.end());  // older logs first: same-width numbers
+  uint64_t last_good = 0;
+  for (const std::string& name : children) {
+    if (!IsLogFile(name)) continue;
+    std::string data;
+    if (!leveldb::ReadFileToString(env, db_dir + "/" + name, &data).ok()) continue;
+    size_t end = 0;
+    size_t bad = WalkRecords(data, &end, [&](unsigned char type, std::string_view payload) {
+      if (type != 1) return;  // only whole (unfragmented) records are parsed
+      for (uint64_t i : EntryIndexesOf(payload)) last_good = std::max(last_good, i);
+    });
+    if (bad == std::string::npos) continue;
+    std::string_view record(data.data() + bad + kHeaderSize, end - bad - kHeaderSize);
+    std::vector<uint64_t> in_bad = EntryIndexesOf(record);
+    if (!in_bad.empty()) {
+      auto [lo, hi] = std::minmax_element(in_bad.begin(), in_bad.end());
+      if (*lo == *hi) return "index " + std::to_string(*lo);
+      return "indexes " + std::to_string(*lo) + ".." + std::to_string(*hi);
+    }
+    return "an index after " + std::to_string(last_good);
+  }
+  return "";
 }
 
 }  // namespace kv

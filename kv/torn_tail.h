@@ -30,4 +30,10 @@ namespace kv {
 // *trimmed to the number of files cut. A missing directory is not an error.
 common::Status TrimTornTails(leveldb::Env* env, const std::string& db_dir, int* trimmed);
 
+// For a Raft log database whose open failed on a bad write-ahead log record: the Raft log
+// indexes that record held (read from its WriteBatch as far as it parses), or else the index
+// after the last entry of the records before it. Returns e.g. "index 42", "indexes 40..47" or
+// "an index after 39"; "" if no bad record is found.
+std::string LocateBadLogEntries(leveldb::Env* env, const std::string& db_dir);
+
 }  // namespace kv

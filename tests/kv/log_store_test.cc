@@ -243,12 +243,15 @@ TEST_P(LogStoreTest, CorruptEntryInATableFailsOpenNamingTheIndex) {
   EXPECT_NE(s.message().find("index 42"), std::string::npos) << s.ToString();
 }
 
-TEST_P(LogStoreTest, CorruptWriteAheadLogFailsOpen) {
+TEST_P(LogStoreTest, CorruptEntryInTheWriteAheadLogFailsOpenNamingTheIndex) {
   MustOpen();
   ASSERT_TRUE(store_->Save(HardState{1, 1, 0}, MakeEntries(1, {1, 1, 1}, "walpayload"), true).ok());
-  ASSERT_TRUE(FlipBitIn(".log", "walpayload-2"));
+  ASSERT_TRUE(store_->Save(std::nullopt, MakeEntries(4, {1}, "walpayload"), true).ok());
+  ASSERT_TRUE(store_->Save(std::nullopt, MakeEntries(5, {1}, "walpayload"), true).ok());
+  ASSERT_TRUE(FlipBitIn(".log", "walpayload-4"));
   common::Status s = Open();
   EXPECT_EQ(s.code(), common::Status::Code::kCorruption) << s.ToString();
+  EXPECT_NE(s.message().find("index 4"), std::string::npos) << s.ToString();
 }
 
 TEST_P(LogStoreTest, GapInTheLogFailsOpenNamingTheIndex) {

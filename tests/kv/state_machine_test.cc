@@ -6,6 +6,7 @@
 #include <leveldb/env.h>
 #include <leveldb/helpers/memenv.h>
 
+#include <filesystem>
 #include <memory>
 
 namespace kv {
@@ -23,17 +24,35 @@ Op MakeOp(OpCode code, std::vector<std::string> keys, std::vector<std::string> v
   return op;
 }
 
-class StateMachineTest : public ::testing::Test {
+// Runs each test on leveldb::NewMemEnv and on a real directory.
+class StateMachineTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
-    env_.reset(leveldb::NewMemEnv(leveldb::Env::Default()));
+    if (GetParam()) {
+      env_ = leveldb::Env::Default();
+      std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+      for (char& c : name) {
+        if (c == '/') c = '_';
+      }
+      root_ = ::testing::TempDir() + "raftkv-state-" + name;
+      std::filesystem::remove_all(root_);
+      std::filesystem::create_directories(root_);
+    } else {
+      mem_env_.reset(leveldb::NewMemEnv(leveldb::Env::Default()));
+      env_ = mem_env_.get();
+    }
     Reopen();
   }
-  void Reopen(const std::string& dir = "/node") {
+  void TearDown() override {
+    sm_.reset();
+    if (GetParam()) std::filesystem::remove_all(root_);
+  }
+  std::string Path(const std::string& name) const { return root_ + name; }
+  void Reopen() {
     sm_.reset();
     StateMachine::Options o;
-    o.env = env_.get();
-    common::Status s = StateMachine::Open(dir, o, &sm_);
+    o.env = env_;
+    common::Status s = StateMachine::Open(Path("/node"), o, &sm_);
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
   // Applies `ops` as one command at the next index; returns the results.
@@ -57,11 +76,13 @@ class StateMachineTest : public ::testing::Test {
     return s.ok() ? v : "<none>";
   }
 
-  std::unique_ptr<leveldb::Env> env_;
+  std::unique_ptr<leveldb::Env> mem_env_;
+  leveldb::Env* env_ = nullptr;
+  std::string root_;
   std::unique_ptr<StateMachine> sm_;
 };
 
-TEST_F(StateMachineTest, SetGetDelAppend) {
+TEST_P(StateMachineTest, SetGetDelAppend) {
   auto r = Run({MakeOp(OpCode::kSet, {"a"}, {"1"})});
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].kind, OpResult::Kind::kOk);
@@ -76,7 +97,7 @@ TEST_F(StateMachineTest, SetGetDelAppend) {
   EXPECT_EQ(sm_->applied_index(), 3u);
 }
 
-TEST_F(StateMachineTest, SetNxXxAndGet) {
+TEST_P(StateMachineTest, SetNxXxAndGet) {
   Op nx = MakeOp(OpCode::kSet, {"k"}, {"v1"});
   nx.nx = true;
   EXPECT_EQ(Run({nx})[0].kind, OpResult::Kind::kOk);
@@ -94,7 +115,7 @@ TEST_F(StateMachineTest, SetNxXxAndGet) {
   EXPECT_EQ(Value("k"), "v2");
 }
 
-TEST_F(StateMachineTest, IncrementsFollowRedis) {
+TEST_P(StateMachineTest, IncrementsFollowRedis) {
   Op incr = MakeOp(OpCode::kIncrBy, {"n"});
   incr.incr = 5;
   EXPECT_EQ(Run({incr})[0].integer, 5);
@@ -123,7 +144,7 @@ TEST_F(StateMachineTest, IncrementsFollowRedis) {
   EXPECT_EQ(Run({notfloat})[0].bulk, "ERR value is not a valid float");
 }
 
-TEST_F(StateMachineTest, MultiOpsSeeEarlierWritesAndApplyTogether) {
+TEST_P(StateMachineTest, MultiOpsSeeEarlierWritesAndApplyTogether) {
   Op incr = MakeOp(OpCode::kIncrBy, {"x"});
   incr.incr = 2;
   auto r = Run({MakeOp(OpCode::kSet, {"x"}, {"40"}), incr, MakeOp(OpCode::kGetDel, {"x"}),
@@ -136,7 +157,7 @@ TEST_F(StateMachineTest, MultiOpsSeeEarlierWritesAndApplyTogether) {
   EXPECT_EQ(sm_->applied_index(), 1u);
 }
 
-TEST_F(StateMachineTest, FlushAllThenWritesInTheSameCommand) {
+TEST_P(StateMachineTest, FlushAllThenWritesInTheSameCommand) {
   Run({MakeOp(OpCode::kMSet, {"a", "b", "c"}, {"1", "2", "3"})});
   Run({MakeOp(OpCode::kFlushAll, {}), MakeOp(OpCode::kSet, {"b"}, {"new"})});
   std::vector<std::pair<std::string, std::string>> all;
@@ -146,7 +167,7 @@ TEST_F(StateMachineTest, FlushAllThenWritesInTheSameCommand) {
   EXPECT_EQ(all[0].second, "new");
 }
 
-TEST_F(StateMachineTest, RetriedRequestIsAppliedOnceAndAnsweredTheSame) {
+TEST_P(StateMachineTest, RetriedRequestIsAppliedOnceAndAnsweredTheSame) {
   Op append = MakeOp(OpCode::kAppend, {"log"}, {"x"});
   bool dup = true;
   auto first = Run({append}, 9, 1, &dup);
@@ -170,7 +191,7 @@ TEST_F(StateMachineTest, RetriedRequestIsAppliedOnceAndAnsweredTheSame) {
   EXPECT_EQ(Value("log"), "xx");
 }
 
-TEST_F(StateMachineTest, RestartResumesFromTheAppliedIndex) {
+TEST_P(StateMachineTest, RestartResumesFromTheAppliedIndex) {
   Run({MakeOp(OpCode::kSet, {"a"}, {"1"})});
   ApplyResult r;
   ASSERT_TRUE(sm_->Apply({4, 2, raft::EntryType::kNoop, ""}, &r).ok());
@@ -181,7 +202,7 @@ TEST_F(StateMachineTest, RestartResumesFromTheAppliedIndex) {
   EXPECT_EQ(Value("a"), "1");
 }
 
-TEST_F(StateMachineTest, UndecodableCommandIsAnErrorResultAndAdvances) {
+TEST_P(StateMachineTest, UndecodableCommandIsAnErrorResultAndAdvances) {
   ApplyResult r;
   ASSERT_TRUE(sm_->Apply({1, 1, raft::EntryType::kNormal, "garbage"}, &r).ok());
   ASSERT_EQ(r.results.size(), 1u);
@@ -189,7 +210,7 @@ TEST_F(StateMachineTest, UndecodableCommandIsAnErrorResultAndAdvances) {
   EXPECT_EQ(sm_->applied_index(), 1u);
 }
 
-TEST_F(StateMachineTest, SnapshotRoundTripsThroughChunks) {
+TEST_P(StateMachineTest, SnapshotRoundTripsThroughChunks) {
   for (int i = 0; i < 200; i++) {
     Run({MakeOp(OpCode::kSet, {"key" + std::to_string(i)},
                 {std::string(50, static_cast<char>('a' + i % 26))})},
@@ -212,8 +233,8 @@ TEST_F(StateMachineTest, SnapshotRoundTripsThroughChunks) {
 
   std::unique_ptr<StateMachine> other;
   StateMachine::Options o;
-  o.env = env_.get();
-  ASSERT_TRUE(StateMachine::Open("/other", o, &other).ok());
+  o.env = env_;
+  ASSERT_TRUE(StateMachine::Open(Path("/other"), o, &other).ok());
   std::unique_ptr<StateMachine::SnapshotWriter> w;
   ASSERT_TRUE(other->NewSnapshotWriter(&w).ok());
   for (const std::string& c : chunks) ASSERT_TRUE(w->Add(c).ok());
@@ -227,7 +248,7 @@ TEST_F(StateMachineTest, SnapshotRoundTripsThroughChunks) {
   EXPECT_FALSE(other->Get("late", &v).ok());
   // The installed state survives a restart, sessions included.
   other.reset();
-  ASSERT_TRUE(StateMachine::Open("/other", o, &other).ok());
+  ASSERT_TRUE(StateMachine::Open(Path("/other"), o, &other).ok());
   EXPECT_EQ(other->applied_index(), 200u);
   Command dup;
   dup.session = 77;
@@ -239,7 +260,7 @@ TEST_F(StateMachineTest, SnapshotRoundTripsThroughChunks) {
   EXPECT_TRUE(r.duplicate);
 }
 
-TEST_F(StateMachineTest, CorruptSnapshotChunkIsRefused) {
+TEST_P(StateMachineTest, CorruptSnapshotChunkIsRefused) {
   Run({MakeOp(OpCode::kSet, {"a"}, {"1"})});
   auto reader = sm_->NewSnapshotReader(1024);
   std::string chunk;
@@ -251,13 +272,13 @@ TEST_F(StateMachineTest, CorruptSnapshotChunkIsRefused) {
   EXPECT_EQ(w->Add(chunk).code(), common::Status::Code::kCorruption);
 }
 
-TEST_F(StateMachineTest, InstallInterruptedBeforeTheSwitchKeepsTheOldState) {
+TEST_P(StateMachineTest, InstallInterruptedBeforeTheSwitchKeepsTheOldState) {
   Run({MakeOp(OpCode::kSet, {"old"}, {"1"})});
   ASSERT_TRUE(sm_->Sync().ok());
   std::unique_ptr<StateMachine> source;
   StateMachine::Options o;
-  o.env = env_.get();
-  ASSERT_TRUE(StateMachine::Open("/source", o, &source).ok());
+  o.env = env_;
+  ASSERT_TRUE(StateMachine::Open(Path("/source"), o, &source).ok());
   Command c;
   c.ops = {MakeOp(OpCode::kSet, {"new"}, {"2"})};
   ApplyResult r;
@@ -278,9 +299,14 @@ TEST_F(StateMachineTest, InstallInterruptedBeforeTheSwitchKeepsTheOldState) {
   EXPECT_EQ(Value("old"), "1");
   EXPECT_EQ(Value("new"), "<none>");
   std::vector<std::string> children;
-  ASSERT_TRUE(env_->GetChildren("/node", &children).ok());
+  ASSERT_TRUE(env_->GetChildren(Path("/node"), &children).ok());
   for (const std::string& name : children) EXPECT_NE(name, "state-1") << "leftover install";
 }
+
+INSTANTIATE_TEST_SUITE_P(Env, StateMachineTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& param) {
+                           return param.param ? std::string("RealDir") : std::string("MemEnv");
+                         });
 
 }  // namespace
 }  // namespace kv
