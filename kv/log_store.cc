@@ -6,20 +6,10 @@
 #include <leveldb/write_batch.h>
 
 #include "kv/keys.h"
+#include "kv/leveldb_status.h"
 #include "kv/torn_tail.h"
 
 namespace kv {
-
-namespace {
-
-common::Status FromLevelDB(const leveldb::Status& s, const std::string& context) {
-  if (s.ok()) return common::Status::OK();
-  if (s.IsCorruption()) return common::Status::Corruption(context + ": " + s.ToString());
-  if (s.IsNotFound()) return common::Status::NotFound(context + ": " + s.ToString());
-  return common::Status::IOError(context + ": " + s.ToString());
-}
-
-}  // namespace
 
 LogStore::LogStore(leveldb::DB* db) : db_(db) {}
 LogStore::~LogStore() = default;

@@ -17,18 +17,12 @@
 #include "common/check.h"
 #include "common/coding.h"
 #include "kv/keys.h"
+#include "kv/leveldb_status.h"
 #include "kv/torn_tail.h"
 
 namespace kv {
 
 namespace {
-
-common::Status FromLevelDB(const leveldb::Status& s, const std::string& context) {
-  if (s.ok()) return common::Status::OK();
-  if (s.IsCorruption()) return common::Status::Corruption(context + ": " + s.ToString());
-  if (s.IsNotFound()) return common::Status::NotFound(context + ": " + s.ToString());
-  return common::Status::IOError(context + ": " + s.ToString());
-}
 
 std::string_view View(const leveldb::Slice& s) { return std::string_view(s.data(), s.size()); }
 

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "kv/keys.h"
+#include "tests/kv/test_dir.h"
 
 namespace kv {
 namespace {
@@ -35,23 +36,13 @@ std::vector<Entry> MakeEntries(raft::Index first, const std::vector<raft::Term>&
 class LogStoreTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
-    if (GetParam()) {
-      env_ = leveldb::Env::Default();
-      std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-      for (char& c : name) {
-        if (c == '/') c = '_';
-      }
-      dir_ = ::testing::TempDir() + "raftkv-log-store-" + name;
-      std::filesystem::remove_all(dir_);
-    } else {
-      mem_env_.reset(leveldb::NewMemEnv(leveldb::Env::Default()));
-      env_ = mem_env_.get();
-      dir_ = "/log";
-    }
+    dir_holder_ = std::make_unique<test::TestDir>(GetParam(), "log-store");
+    env_ = dir_holder_->env();
+    dir_ = dir_holder_->Path("/log");
   }
   void TearDown() override {
     store_.reset();
-    if (GetParam()) std::filesystem::remove_all(dir_);
+    dir_holder_.reset();
   }
 
   common::Status Open() {
@@ -104,7 +95,7 @@ class LogStoreTest : public ::testing::TestWithParam<bool> {
     return false;
   }
 
-  std::unique_ptr<leveldb::Env> mem_env_;
+  std::unique_ptr<test::TestDir> dir_holder_;
   leveldb::Env* env_ = nullptr;
   std::string dir_;
   std::unique_ptr<LogStore> store_;
@@ -292,10 +283,7 @@ TEST_P(LogStoreTest, HardStateTermBelowTheLogFailsOpen) {
   EXPECT_EQ(s.code(), common::Status::Code::kCorruption) << s.ToString();
 }
 
-INSTANTIATE_TEST_SUITE_P(Env, LogStoreTest, ::testing::Values(false, true),
-                         [](const ::testing::TestParamInfo<bool>& param) {
-                           return param.param ? std::string("RealDir") : std::string("MemEnv");
-                         });
+INSTANTIATE_TEST_SUITE_P(Env, LogStoreTest, ::testing::Values(false, true), test::EnvName);
 
 }  // namespace
 }  // namespace kv

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <memory>
 
+#include "tests/kv/test_dir.h"
+
 namespace kv {
 namespace {
 
@@ -28,26 +30,15 @@ Op MakeOp(OpCode code, std::vector<std::string> keys, std::vector<std::string> v
 class StateMachineTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
-    if (GetParam()) {
-      env_ = leveldb::Env::Default();
-      std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-      for (char& c : name) {
-        if (c == '/') c = '_';
-      }
-      root_ = ::testing::TempDir() + "raftkv-state-" + name;
-      std::filesystem::remove_all(root_);
-      std::filesystem::create_directories(root_);
-    } else {
-      mem_env_.reset(leveldb::NewMemEnv(leveldb::Env::Default()));
-      env_ = mem_env_.get();
-    }
+    dir_holder_ = std::make_unique<test::TestDir>(GetParam(), "state");
+    env_ = dir_holder_->env();
     Reopen();
   }
   void TearDown() override {
     sm_.reset();
-    if (GetParam()) std::filesystem::remove_all(root_);
+    dir_holder_.reset();
   }
-  std::string Path(const std::string& name) const { return root_ + name; }
+  std::string Path(const std::string& name) const { return dir_holder_->Path(name); }
   void Reopen() {
     sm_.reset();
     StateMachine::Options o;
@@ -76,9 +67,8 @@ class StateMachineTest : public ::testing::TestWithParam<bool> {
     return s.ok() ? v : "<none>";
   }
 
-  std::unique_ptr<leveldb::Env> mem_env_;
+  std::unique_ptr<test::TestDir> dir_holder_;
   leveldb::Env* env_ = nullptr;
-  std::string root_;
   std::unique_ptr<StateMachine> sm_;
 };
 
@@ -303,10 +293,7 @@ TEST_P(StateMachineTest, InstallInterruptedBeforeTheSwitchKeepsTheOldState) {
   for (const std::string& name : children) EXPECT_NE(name, "state-1") << "leftover install";
 }
 
-INSTANTIATE_TEST_SUITE_P(Env, StateMachineTest, ::testing::Values(false, true),
-                         [](const ::testing::TestParamInfo<bool>& param) {
-                           return param.param ? std::string("RealDir") : std::string("MemEnv");
-                         });
+INSTANTIATE_TEST_SUITE_P(Env, StateMachineTest, ::testing::Values(false, true), test::EnvName);
 
 }  // namespace
 }  // namespace kv
