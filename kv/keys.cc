@@ -1,8 +1,14 @@
 #include "kv/keys.h"
 
+#include <leveldb/write_batch.h>
+
 #include "common/coding.h"
 
 namespace kv::keys {
+
+void AddTrailer(leveldb::WriteBatch* batch) {
+  batch->Put(leveldb::Slice(kBatchTrailer.data(), kBatchTrailer.size()), "\x01");
+}
 
 std::string Seal(std::string_view key, std::string_view body) {
   std::string out;

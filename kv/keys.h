@@ -5,7 +5,8 @@
 //   <dir>/raft/   the Raft log database (LogStore):
 //     "h"                    hard state: crc32c(fixed32) | term(fixed64) | vote(fixed64) |
 //                            commit(fixed64). Written only with the hard state; compaction
-//                            and snapshots never rewrite it.
+//                            and snapshots never rewrite it (NodeStorage moves the term
+//                            forward at open after a crash mid-install, kv/node_storage.h).
 //     "s"                    log snapshot metadata: crc32c | index(fixed64) | term(fixed64).
 //                            Every entry up to `index` is covered by the state machine.
 //     "e" <index:BE64>       a log entry: crc32c | term(fixed64) | type(1 byte) | data.
@@ -26,6 +27,12 @@
 //   crc32c(fixed32) | count(fixed32) | count * (key length(fixed32) | key | value length
 //   (fixed32) | value), the checksum covering everything after it.
 //
+// Both databases:
+//     "~"                    the batch trailer: a constant value ending in a non-zero byte,
+//                            written last in every batch, so that no write-ahead log record
+//                            ends in zero bytes (kv/torn_tail.h relies on it to tell a torn
+//                            tail from a damaged record).
+//
 // Every checksum is CRC-32C over the bytes that follow it (for entries: the 8-byte big-endian
 // index, then the value's bytes after the checksum), stored little-endian.
 #pragma once
@@ -36,7 +43,15 @@
 
 #include "raft/types.h"
 
+namespace leveldb {
+class WriteBatch;
+}
+
 namespace kv::keys {
+
+inline constexpr std::string_view kBatchTrailer = "~";
+// Appends the trailer; call last, just before writing `batch`.
+void AddTrailer(leveldb::WriteBatch* batch);
 
 inline constexpr std::string_view kHardState = "h";
 inline constexpr std::string_view kSnapshotMeta = "s";

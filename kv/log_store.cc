@@ -5,13 +5,15 @@
 #include <leveldb/options.h>
 #include <leveldb/write_batch.h>
 
+#include "kv/durable_env.h"
 #include "kv/keys.h"
 #include "kv/leveldb_status.h"
 #include "kv/torn_tail.h"
 
 namespace kv {
 
-LogStore::LogStore(leveldb::DB* db) : db_(db) {}
+LogStore::LogStore(std::unique_ptr<leveldb::Env> env, leveldb::DB* db)
+    : env_(std::move(env)), db_(db) {}
 LogStore::~LogStore() = default;
 
 common::Status LogStore::Open(const std::string& path, const Options& options,
@@ -22,7 +24,9 @@ common::Status LogStore::Open(const std::string& path, const Options& options,
   // Log entries are small and mostly incompressible; tables stay plain so that checksums and
   // corruption reports line up with entries.
   lo.compression = leveldb::kNoCompression;
-  if (options.env != nullptr) lo.env = options.env;
+  auto env =
+      std::make_unique<DurableEnv>(options.env != nullptr ? options.env : leveldb::Env::Default());
+  lo.env = env.get();
   int trimmed = 0;
   common::Status t = TrimTornTails(lo.env, path, &trimmed);
   if (!t.ok()) return t;
@@ -37,7 +41,7 @@ common::Status LogStore::Open(const std::string& path, const Options& options,
     }
   }
   if (!s.ok()) return FromLevelDB(s, "open raft log " + path);
-  std::unique_ptr<LogStore> store(new LogStore(db));
+  std::unique_ptr<LogStore> store(new LogStore(std::move(env), db));
   store->torn_tails_cut_ = trimmed;
   common::Status st = store->Check();
   if (!st.ok()) return st;
@@ -146,6 +150,7 @@ common::Status LogStore::Load(raft::PersistentState* out) {
 common::Status LogStore::Commit(void* batch_ptr, bool sync) {
   if (!failed_.ok()) return failed_;
   auto* batch = static_cast<leveldb::WriteBatch*>(batch_ptr);
+  keys::AddTrailer(batch);
   leveldb::WriteOptions wo;
   wo.sync = sync;
   leveldb::Status s = db_->Write(wo, batch);

@@ -68,11 +68,12 @@ class LogStore : public raft::LogStorage {
   int torn_tails_cut() const { return torn_tails_cut_; }
 
  private:
-  explicit LogStore(leveldb::DB* db);
+  LogStore(std::unique_ptr<leveldb::Env> env, leveldb::DB* db);
   common::Status Check();
   common::Status Commit(void* batch, bool sync);  // leveldb::WriteBatch*
   common::Status TermAt(raft::Index index, raft::Term* term);
 
+  std::unique_ptr<leveldb::Env> env_;  // outlives db_
   std::unique_ptr<leveldb::DB> db_;
   raft::HardState hard_state_;
   raft::SnapshotMeta snapshot_;

@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <map>
@@ -16,6 +16,7 @@
 
 #include "common/check.h"
 #include "common/coding.h"
+#include "kv/durable_env.h"
 #include "kv/keys.h"
 #include "kv/leveldb_status.h"
 #include "kv/torn_tail.h"
@@ -55,26 +56,27 @@ bool ParseInt64(std::string_view s, int64_t* out) {
   return true;
 }
 
-bool ParseLongDouble(std::string_view s, long double* out) {
-  if (s.empty() || s.size() > 5000 || std::isspace(static_cast<unsigned char>(s[0]))) return false;
-  std::string copy(s);
-  char* end = nullptr;
-  errno = 0;
-  long double v = std::strtold(copy.c_str(), &end);
-  if (end != copy.c_str() + copy.size() || errno == ERANGE || std::isnan(v)) return false;
+// A decimal number as Redis accepts it for INCRBYFLOAT (no spaces, not NaN or infinite),
+// parsed the same on every machine: IEEE binary64, no locale.
+bool ParseDouble(std::string_view s, double* out) {
+  if (s.empty() || s.size() > 5000) return false;
+  if (s[0] == '+') s.remove_prefix(1);
+  if (s.empty() || s[0] == '+') return false;
+  double v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v, std::chars_format::general);
+  if (ec != std::errc() || ptr != s.data() + s.size() || std::isnan(v) || std::isinf(v))
+    return false;
   *out = v;
   return true;
 }
 
-// Redis's LD_STR_HUMAN: 17 digits after the point, trailing zeros removed.
-std::string FormatLongDouble(long double v) {
-  char buf[5600];
-  int n = std::snprintf(buf, sizeof(buf), "%.17Lf", v);
-  std::string s(buf, static_cast<size_t>(n));
-  if (s.find('.') != std::string::npos) {
-    while (!s.empty() && s.back() == '0') s.pop_back();
-    if (!s.empty() && s.back() == '.') s.pop_back();
-  }
+// The shortest decimal, in fixed notation, that reads back as the same double ("10.6", not
+// "10.5999999999999996447"): the same text on every machine.
+std::string FormatDouble(double v) {
+  char buf[512];
+  auto [ptr, ec] = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed);
+  CHECK(ec == std::errc()) << "formatting " << v;
+  std::string s(buf, ptr);
   if (s == "-0") s = "0";
   return s;
 }
@@ -122,7 +124,20 @@ bool DecodeResults(std::string_view in, std::vector<OpResult>* results) {
 
 // ---- Opening and generations ----
 
-StateMachine::StateMachine(std::string dir, leveldb::Env* env) : dir_(std::move(dir)), env_(env) {}
+StateMachine::StateMachine(std::string dir, leveldb::Env* env)
+    : dir_(std::move(dir)), base_env_(env), env_(std::make_shared<DurableEnv>(env)) {}
+
+namespace {
+
+// Writes `batch` with the trailer last (kv/keys.h).
+leveldb::Status WriteSealed(leveldb::DB* db, bool sync, leveldb::WriteBatch* batch) {
+  keys::AddTrailer(batch);
+  leveldb::WriteOptions wo;
+  wo.sync = sync;
+  return db->Write(wo, batch);
+}
+
+}  // namespace
 StateMachine::~StateMachine() = default;
 
 std::string StateMachine::GenerationPath(uint64_t generation) const {
@@ -165,17 +180,19 @@ common::Status StateMachine::Open(const std::string& dir, const Options& options
 
 common::Status StateMachine::OpenGeneration(uint64_t generation) {
   leveldb::Options o;
-  o.env = env_;
+  o.env = env_.get();
   o.create_if_missing = true;
   o.paranoid_checks = true;
   leveldb::DB* db = nullptr;
   std::string path = GenerationPath(generation);
   int trimmed = 0;
-  common::Status t = TrimTornTails(env_, path, &trimmed);
+  common::Status t = TrimTornTails(env_.get(), path, &trimmed);
   if (!t.ok()) return t;
   leveldb::Status s = leveldb::DB::Open(o, path, &db);
   if (!s.ok()) return FromLevelDB(s, "open state " + path);
-  std::shared_ptr<leveldb::DB> owned(db);
+  // A snapshot reader may hold the database past this state machine: keep the Env with it.
+  std::shared_ptr<leveldb::Env> env = env_;
+  std::shared_ptr<leveldb::DB> owned(db, [env](leveldb::DB* d) { delete d; });
   std::string value;
   raft::Index index = 0;
   raft::Term term = 0;
@@ -206,7 +223,7 @@ common::Status StateMachine::SwitchTo(uint64_t generation) {
   if (s.ok()) s = f->Close();
   if (s.ok()) s = env_->RenameFile(tmp, dir_ + "/STATE");
   if (!s.ok()) return FromLevelDB(s, "switch state pointer");
-  if (env_ == leveldb::Env::Default()) {
+  if (base_env_ == leveldb::Env::Default()) {
     // Make the rename itself durable.
     int fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY);
     if (fd < 0 || ::fsync(fd) != 0) {
@@ -335,17 +352,17 @@ common::Status StateMachine::Apply(const raft::Entry& e, ApplyResult* result) {
           case protocol::OpCode::kIncrByFloat: {
             common::Status st = read(op.keys[0], &old);
             if (!st.ok()) return st;
-            long double cur = 0, incr = 0;
-            if ((old && !ParseLongDouble(*old, &cur)) || !ParseLongDouble(op.values[0], &incr)) {
+            double cur = 0, incr = 0;
+            if ((old && !ParseDouble(*old, &cur)) || !ParseDouble(op.values[0], &incr)) {
               result->results.push_back(Error("ERR value is not a valid float"));
               break;
             }
-            long double next = cur + incr;
+            double next = cur + incr;
             if (std::isnan(next) || std::isinf(next)) {
               result->results.push_back(Error("ERR increment would produce NaN or Infinity"));
               break;
             }
-            std::string v = FormatLongDouble(next);
+            std::string v = FormatDouble(next);
             pending[op.keys[0]] = v;
             result->results.push_back(Bulk(std::move(v)));
             break;
@@ -393,7 +410,7 @@ common::Status StateMachine::Apply(const raft::Entry& e, ApplyResult* result) {
     }
   }
   batch.Put(std::string(keys::kApplied), keys::EncodeApplied(e.index, e.term));
-  leveldb::Status s = db_->Write(leveldb::WriteOptions(), &batch);
+  leveldb::Status s = WriteSealed(db_.get(), false, &batch);
   if (!s.ok()) {
     failed_ = FromLevelDB(s, "apply index " + std::to_string(e.index));
     return failed_;
@@ -420,11 +437,10 @@ common::Status StateMachine::Dump(std::vector<std::pair<std::string, std::string
 
 common::Status StateMachine::Sync() {
   if (!failed_.ok()) return failed_;
+  // A synced write of the trailer alone: it covers every write before it (DurableEnv), and
+  // changes nothing else.
   leveldb::WriteBatch batch;
-  batch.Put(std::string(keys::kApplied), keys::EncodeApplied(applied_index_, applied_term_));
-  leveldb::WriteOptions wo;
-  wo.sync = true;
-  failed_ = FromLevelDB(db_->Write(wo, &batch), "sync state");
+  failed_ = FromLevelDB(WriteSealed(db_.get(), true, &batch), "sync state");
   return failed_;
 }
 
@@ -510,7 +526,7 @@ class StateMachine::Writer : public StateMachine::SnapshotWriter {
       chunk.remove_prefix(vlen);
     }
     if (!chunk.empty()) return common::Status::Corruption("snapshot chunk has trailing bytes");
-    return FromLevelDB(db_->Write(leveldb::WriteOptions(), &batch), "write snapshot chunk");
+    return FromLevelDB(WriteSealed(db_.get(), false, &batch), "write snapshot chunk");
   }
 
   common::Status Finish(raft::SnapshotMeta* meta) override {
@@ -523,20 +539,18 @@ class StateMachine::Writer : public StateMachine::SnapshotWriter {
     }
     // Data durable first: one synced write covers everything written before it.
     leveldb::WriteBatch batch;
-    batch.Put(std::string(keys::kApplied), value);
-    leveldb::WriteOptions wo;
-    wo.sync = true;
-    s = db_->Write(wo, &batch);
+    s = WriteSealed(db_.get(), true, &batch);
     if (!s.ok()) return FromLevelDB(s, "sync snapshot");
     db_.reset();
-    // Then the switch: a crash before the rename keeps the old state.
+    // Then the switch: a crash before the rename keeps the old state. A failure from here on
+    // leaves the pointer and the open database possibly apart: stop writing (fail-stop).
     common::Status st = sm_->SwitchTo(generation_);
-    if (!st.ok()) return st;
+    if (!st.ok()) return sm_->failed_ = st;
     uint64_t old = sm_->generation_;
     st = sm_->OpenGeneration(generation_);
-    if (!st.ok()) return st;
+    if (!st.ok()) return sm_->failed_ = st;
     leveldb::Options o;
-    o.env = sm_->env_;
+    o.env = sm_->env_.get();
     leveldb::DestroyDB(sm_->GenerationPath(old), o);  // fails harmlessly while a reader holds it
     *meta = {index, term};
     return common::Status::OK();
@@ -552,7 +566,7 @@ common::Status StateMachine::NewSnapshotWriter(std::unique_ptr<SnapshotWriter>* 
   uint64_t generation = generation_ + 1;
   std::string path = GenerationPath(generation);
   leveldb::Options o;
-  o.env = env_;
+  o.env = env_.get();
   leveldb::DestroyDB(path, o);  // a leftover of an earlier attempt
   o.create_if_missing = true;
   o.error_if_exists = true;

@@ -108,7 +108,8 @@ class StateMachine {
   std::string GenerationPath(uint64_t generation) const;
 
   std::string dir_;
-  leveldb::Env* env_;
+  leveldb::Env* base_env_;              // the Env given in Options
+  std::shared_ptr<leveldb::Env> env_;  // DurableEnv over it; every DB holds a reference
   uint64_t generation_ = 0;
   std::shared_ptr<leveldb::DB> db_;
   raft::Index applied_index_ = 0;

@@ -26,7 +26,8 @@ uint32_t Unmask(uint32_t masked) {
 // Walks the physical records of a log file. Calls on_record(type, payload) for each intact
 // record; returns the offset of the first bad one (and its end in *bad_end), or npos.
 template <typename F>
-size_t WalkRecords(const std::string& data, size_t* bad_end, F on_record) {
+size_t WalkRecords(const std::string& data, size_t* bad_end, bool* damaged_length, F on_record) {
+  *damaged_length = false;
   size_t pos = 0;
   while (pos < data.size()) {
     size_t left_in_block = kBlockSize - pos % kBlockSize;
@@ -47,7 +48,25 @@ size_t WalkRecords(const std::string& data, size_t* bad_end, F on_record) {
       continue;
     }
     size_t end = pos + kHeaderSize + length;
-    if (end > data.size()) return std::string::npos;  // cut record at the end: LevelDB copes
+    if (end > data.size()) {
+      // LevelDB reads a record that runs past the end of the file as a cut tail and drops it
+      // silently. Usually it is one; but if some shorter payload matches the checksum, the
+      // record is whole and its length field was damaged: report it.
+      size_t available = std::min(data.size(), pos + left_in_block) - pos - kHeaderSize;
+      char t = static_cast<char>(type);
+      uint32_t crc = common::Crc32c(std::string_view(&t, 1));
+      uint32_t want = Unmask(stored);
+      for (size_t n = 0; n <= available; n++) {
+        if (crc == want) {
+          *damaged_length = true;
+          *bad_end = pos + kHeaderSize + n;
+          return pos;
+        }
+        if (n < available)
+          crc = common::Crc32c(std::string_view(data.data() + pos + kHeaderSize + n, 1), crc);
+      }
+      return std::string::npos;  // a cut record at the end: LevelDB copes
+    }
     std::string_view payload(data.data() + pos + kHeaderSize, length);
     char t = static_cast<char>(type);
     uint32_t actual = common::Crc32c(payload, common::Crc32c(std::string_view(&t, 1)));
@@ -62,12 +81,35 @@ size_t WalkRecords(const std::string& data, size_t* bad_end, F on_record) {
   return std::string::npos;
 }
 
-// Where a torn tail starts, or npos if the log is whole or bad in another way.
-size_t TornTailStart(const std::string& data) {
+// Where a torn tail starts, or npos if the log is whole or bad in another way. Sets *damaged
+// when the last record is whole but its length field is damaged (LevelDB would not see it).
+size_t TornTailStart(const std::string& data, bool* damaged) {
   size_t end = 0;
-  size_t pos = WalkRecords(data, &end, [](unsigned char, std::string_view) {});
-  if (pos != std::string::npos) {
-    // A bad record: torn only if the file reads as zeros from a sector boundary inside it on.
+  size_t pos = WalkRecords(data, &end, damaged, [](unsigned char, std::string_view) {});
+  if (pos != std::string::npos && !*damaged) {
+    // Only the last thing in the file can be torn.
+    size_t after = end;
+    while (after < data.size() && data[after] == '\0') after++;
+    if (after != data.size()) return std::string::npos;
+    // The first or a middle fragment of a record: the record never reached its last fragment,
+    // so it was never synced. (Unless its type byte is what was damaged: a whole record or a
+    // last fragment whose checksum matches under that type is a damaged synced record.)
+    auto type = static_cast<unsigned char>(data[pos + 6]);
+    if (type == 2 || type == 3) {
+      std::string_view header(data.data() + pos, kHeaderSize);
+      uint32_t stored;
+      common::GetFixed32(&header, &stored);
+      size_t length = end - pos - kHeaderSize;
+      std::string_view payload(data.data() + pos + kHeaderSize, length);
+      for (char complete : {'\x01', '\x04'}) {
+        uint32_t crc = common::Crc32c(payload, common::Crc32c(std::string_view(&complete, 1)));
+        if (Unmask(stored) == crc) return std::string::npos;
+      }
+      return pos;
+    }
+    // A whole record or a last fragment: torn if the file reads as zeros from a sector
+    // boundary inside it on. A record we wrote never ends in zeros (the batch trailer of
+    // kv/keys.h), so zeros there are the part of the write the disk never made.
     size_t zeros = data.size();
     while (zeros > pos && data[zeros - 1] == '\0') zeros--;
     size_t boundary = (zeros + kSectorSize - 1) / kSectorSize * kSectorSize;
@@ -126,14 +168,27 @@ common::Status TrimTornTails(leveldb::Env* env, const std::string& db_dir, int* 
   *trimmed = 0;
   std::vector<std::string> children;
   if (!env->GetChildren(db_dir, &children).ok()) return common::Status::OK();
+  // Only the newest write-ahead log can end torn: every older one was synced before the next
+  // one was written (DurableEnv). Names are equal-width numbers: the largest is the newest.
+  std::string newest;
   for (const std::string& name : children) {
-    if (!IsLogFile(name)) continue;
-    std::string path = db_dir + "/" + name;
+    if (IsLogFile(name) && (newest.empty() || name.size() > newest.size() ||
+                            (name.size() == newest.size() && name > newest))) {
+      newest = name;
+    }
+  }
+  if (!newest.empty()) {
+    std::string path = db_dir + "/" + newest;
     std::string data;
     leveldb::Status s = leveldb::ReadFileToString(env, path, &data);
     if (!s.ok()) return common::Status::IOError("read " + path + ": " + s.ToString());
-    size_t start = TornTailStart(data);
-    if (start == std::string::npos) continue;
+    bool damaged = false;
+    size_t start = TornTailStart(data, &damaged);
+    if (damaged) {
+      return common::Status::Corruption(path + ": the length of the record at offset " +
+                                        std::to_string(start) + " is damaged");
+    }
+    if (start == std::string::npos) return common::Status::OK();
     // Write the cut log beside it and rename it over: a crash now keeps one or the other.
     std::string tmp = path + ".trim";
     leveldb::WritableFile* file = nullptr;
@@ -161,10 +216,12 @@ std::string LocateBadLogEntries(leveldb::Env* env, const std::string& db_dir) {
     std::string data;
     if (!leveldb::ReadFileToString(env, db_dir + "/" + name, &data).ok()) continue;
     size_t end = 0;
-    size_t bad = WalkRecords(data, &end, [&](unsigned char type, std::string_view payload) {
-      if (type != 1) return;  // only whole (unfragmented) records are parsed
-      for (uint64_t i : EntryIndexesOf(payload)) last_good = std::max(last_good, i);
-    });
+    bool damaged = false;
+    size_t bad =
+        WalkRecords(data, &end, &damaged, [&](unsigned char type, std::string_view payload) {
+          if (type != 1) return;  // only whole (unfragmented) records are parsed
+          for (uint64_t i : EntryIndexesOf(payload)) last_good = std::max(last_good, i);
+        });
     if (bad == std::string::npos) continue;
     std::string_view record(data.data() + bad + kHeaderSize, end - bad - kHeaderSize);
     std::vector<uint64_t> in_bad = EntryIndexesOf(record);

@@ -70,7 +70,8 @@ class Node {
   // The snapshot handed out in Ready::snapshot is installed and durable: the state machine
   // now holds everything up to meta.index.
   void OnSnapshotInstalled(const SnapshotMeta& meta);
-  // The driver could not deliver the snapshot to `follower`; probe it again now.
+  // The driver could not deliver the snapshot to `follower`: stop waiting for it and probe the
+  // follower again at the next heartbeat answer.
   void ReportSnapshotFailure(NodeId follower);
 
   // The state machine has a durable snapshot covering everything up to `index`: entries up to
@@ -136,6 +137,7 @@ class Node {
   void ReleasePendingReads();
   void FailAllReads();
   void AbortTransfer();
+  void SendTimeoutNow(NodeId to);
   bool CommittedInCurrentTerm() const;
 
   Config config_;

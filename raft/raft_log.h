@@ -1,7 +1,8 @@
 // RaftLog: a node's view of its log, in memory: the snapshot it starts after and the entries
 // that follow. It also tracks how far the log is committed, persisted and handed out.
 //
-//   snapshot.index < applied <= committed, persisted <= last_index()
+//   snapshot.index <= applied <= committed <= last_index(), persisted <= last_index()
+//   (applied < snapshot.index only while a received snapshot is being installed)
 //
 // Thread-safety: none; owned by one Node.
 #pragma once

@@ -73,20 +73,27 @@ void Node::FailAllReads() {
 common::Status Node::TransferLeadership(NodeId target) {
   if (role_ != Role::kLeader) return common::Status::InvalidArgument("not leader");
   if (!IsVoter(target)) return common::Status::InvalidArgument("unknown node id");
-  if (target == id_ || target == lead_transferee_) return common::Status::OK();
-  lead_transferee_ = target;
-  transfer_elapsed_ = 0;
+  if (target == id_) return common::Status::OK();
+  if (target != lead_transferee_) {
+    lead_transferee_ = target;
+    transfer_elapsed_ = 0;
+  }
+  // Asked again for the same target: send again (the first TimeoutNow may have been lost).
   Progress& pr = progress_.at(target);
   if (pr.match == log_.last_index()) {
-    Message m;
-    m.type = MessageType::kTimeoutNow;
-    m.to = target;
-    Send(std::move(m));
+    SendTimeoutNow(target);
   } else {
     MaybeSendAppend(target, true);
   }
   AfterInput();
   return common::Status::OK();
+}
+
+void Node::SendTimeoutNow(NodeId to) {
+  Message m;
+  m.type = MessageType::kTimeoutNow;
+  m.to = to;
+  Send(std::move(m));
 }
 
 void Node::AbortTransfer() {

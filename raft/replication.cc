@@ -196,16 +196,13 @@ void Node::HandleAppendResponse(const Message& m) {
   }
   while (pr.next <= log_.last_index() && MaybeSendAppend(m.from, false)) {
   }
-  if (m.from == lead_transferee_ && pr.match == log_.last_index()) {
-    Message t;
-    t.type = MessageType::kTimeoutNow;
-    t.to = m.from;
-    Send(std::move(t));
-  }
+  if (m.from == lead_transferee_ && pr.match == log_.last_index()) SendTimeoutNow(m.from);
 }
 
 void Node::HandleHeartbeatResponse(const Message& m) {
   Progress& pr = progress_.at(m.from);
+  // A transfer target that is caught up but did not start an election lost its TimeoutNow.
+  if (m.from == lead_transferee_ && pr.match == log_.last_index()) SendTimeoutNow(m.from);
   if (pr.state == Progress::State::kReplicate && pr.inflights.Full()) pr.inflights.FreeFirst();
   if (pr.state == Progress::State::kProbe) pr.probe_sent = false;
   if (pr.match < log_.last_index()) MaybeSendAppend(m.from, true);

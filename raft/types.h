@@ -87,7 +87,10 @@ inline constexpr uint64_t kContextTransfer = 1;
 //                               <= the leader's log_term there), for fast back-up.
 //   kHeartbeat:                 commit; context = ReadIndex round (0: none).
 //   kHeartbeatResponse:         context echoed.
-//   kSnapshot:                  snapshot.
+//   kSnapshot:                  snapshot. The leader's core names its log snapshot; the driver
+//                               streams the state machine's current snapshot instead (at or
+//                               above that index) and sets `snapshot` to what it streams, so
+//                               the follower installs and acknowledges exactly that.
 //   kTimeoutNow:                nothing else.
 struct Message {
   MessageType type = MessageType::kHeartbeat;

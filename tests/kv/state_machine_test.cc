@@ -130,6 +130,10 @@ TEST_P(StateMachineTest, IncrementsFollowRedis) {
   r = Run({fl});
   EXPECT_EQ(r[0].bulk, "10.6");
   EXPECT_EQ(Value("f"), "10.6");
+  Op big = MakeOp(OpCode::kIncrByFloat, {"g"}, {"3e5"});
+  EXPECT_EQ(Run({big})[0].bulk, "300000");
+  Op inf = MakeOp(OpCode::kIncrByFloat, {"g"}, {"inf"});
+  EXPECT_EQ(Run({inf})[0].kind, OpResult::Kind::kError);
   Op notfloat = MakeOp(OpCode::kIncrByFloat, {"s"}, {"1"});
   EXPECT_EQ(Run({notfloat})[0].bulk, "ERR value is not a valid float");
 }

@@ -121,3 +121,27 @@ TEST(Transfer, RefusedWhenNotLeaderOrTargetUnknown) {
 
 }  // namespace
 }  // namespace raft
+
+namespace raft {
+namespace {
+
+TEST(Transfer, LostTimeoutNowIsSentAgain) {
+  Cluster c(3);
+  ASSERT_TRUE(c.Elect(1));
+  Node& leader = c.node(1);
+  ASSERT_TRUE(leader.TransferLeadership(2).ok());
+  c.Process(1);
+  ASSERT_EQ(c.Drop(OfType(MessageType::kTimeoutNow)), 1u);  // lost
+  // The caught-up target answers the next heartbeat: the leader sends TimeoutNow again.
+  leader.Tick();
+  c.Stabilize([](const Message& m) { return m.type != MessageType::kTimeoutNow; });
+  ASSERT_GE(c.Drop(OfTypeTo(MessageType::kTimeoutNow, 2)), 1u);
+  // Asking again for the same target sends it again too.
+  ASSERT_TRUE(leader.TransferLeadership(2).ok());
+  c.Process(1);
+  c.Stabilize();
+  EXPECT_EQ(c.node(2).role(), Role::kLeader);
+}
+
+}  // namespace
+}  // namespace raft
