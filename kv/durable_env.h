@@ -20,7 +20,8 @@ class DurableEnv : public leveldb::EnvWrapper {
  public:
   explicit DurableEnv(leveldb::Env* base) : leveldb::EnvWrapper(base) {}
 
-  leveldb::Status NewWritableFile(const std::string& fname, leveldb::WritableFile** result) override;
+  leveldb::Status NewWritableFile(const std::string& fname,
+                                  leveldb::WritableFile** result) override;
   leveldb::Status NewAppendableFile(const std::string& fname,
                                     leveldb::WritableFile** result) override;
 };

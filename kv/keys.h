@@ -24,8 +24,10 @@
 //     "u" <user key>         a user value, as the client wrote it.
 //
 // A snapshot is the state database read through a LevelDB snapshot, shipped as chunks:
-//   crc32c(fixed32) | count(fixed32) | count * (key length(fixed32) | key | value length
-//   (fixed32) | value), the checksum covering everything after it.
+//   crc32c(fixed32) | seq(fixed32) | last(1 byte) | index(fixed64) | term(fixed64) |
+//   count(fixed32) | count * (key length(fixed32) | key | value length(fixed32) | value),
+//   the checksum covering everything after it; seq counts from 0, index and term name the
+//   snapshot, `last` marks the final chunk.
 //
 // Both databases:
 //     "~"                    the batch trailer: a constant value ending in a non-zero byte,

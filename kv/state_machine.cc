@@ -478,13 +478,17 @@ class StateMachine::Reader : public StateMachine::SnapshotReader {
       it_->Next();
     }
     if (!it_->status().ok()) return FromLevelDB(it_->status(), "read snapshot");
+    *done = !it_->Valid();
     std::string counted;
+    common::PutFixed32(&counted, seq_++);
+    counted.push_back(*done ? 1 : 0);
+    common::PutFixed64(&counted, meta_.index);
+    common::PutFixed64(&counted, meta_.term);
     common::PutFixed32(&counted, count);
     counted += body;
     chunk->clear();
     common::PutFixed32(chunk, common::Crc32c(counted));
     *chunk += counted;
-    *done = !it_->Valid();
     return common::Status::OK();
   }
 
@@ -492,6 +496,7 @@ class StateMachine::Reader : public StateMachine::SnapshotReader {
   std::shared_ptr<leveldb::DB> db_;
   const leveldb::Snapshot* snapshot_;
   size_t chunk_bytes_;
+  uint32_t seq_ = 0;
   std::unique_ptr<leveldb::Iterator> it_;
   raft::SnapshotMeta meta_;
 };
@@ -506,11 +511,28 @@ class StateMachine::Writer : public StateMachine::SnapshotWriter {
       : sm_(sm), generation_(generation), db_(std::move(db)) {}
 
   common::Status Add(std::string_view chunk) override {
-    uint32_t crc, count;
+    uint32_t crc, seq, count;
+    uint64_t index, term;
     if (!common::GetFixed32(&chunk, &crc) || crc != common::Crc32c(chunk) ||
-        !common::GetFixed32(&chunk, &count)) {
+        !common::GetFixed32(&chunk, &seq) || chunk.empty()) {
       return common::Status::Corruption("snapshot chunk fails its checksum");
     }
+    bool last = chunk[0] != 0;
+    chunk.remove_prefix(1);
+    if (!common::GetFixed64(&chunk, &index) || !common::GetFixed64(&chunk, &term) ||
+        !common::GetFixed32(&chunk, &count)) {
+      return common::Status::Corruption("snapshot chunk truncated");
+    }
+    // One stream, in order, whole: a chunk of another snapshot, a repeated, missing or
+    // reordered chunk, or a chunk after the last would install a state no replica has.
+    if (finished_ || seq != next_seq_ || (seq > 0 && !(meta_ == raft::SnapshotMeta{index, term}))) {
+      return common::Status::InvalidArgument("snapshot chunk " + std::to_string(seq) + " of " +
+                                             std::to_string(index) + "/" + std::to_string(term) +
+                                             " does not continue the stream");
+    }
+    meta_ = {index, term};
+    next_seq_++;
+    finished_ = last;
     leveldb::WriteBatch batch;
     for (uint32_t i = 0; i < count; i++) {
       uint32_t klen, vlen;
@@ -530,12 +552,14 @@ class StateMachine::Writer : public StateMachine::SnapshotWriter {
   }
 
   common::Status Finish(raft::SnapshotMeta* meta) override {
+    if (!finished_) return common::Status::InvalidArgument("snapshot stream did not reach its end");
     std::string value;
     leveldb::Status s = db_->Get(leveldb::ReadOptions(), std::string(keys::kApplied), &value);
     raft::Index index = 0;
     raft::Term term = 0;
-    if (!s.ok() || !keys::DecodeApplied(value, &index, &term)) {
-      return common::Status::Corruption("snapshot has no applied index");
+    if (!s.ok() || !keys::DecodeApplied(value, &index, &term) ||
+        !(meta_ == raft::SnapshotMeta{index, term})) {
+      return common::Status::Corruption("snapshot's applied index does not match its stream");
     }
     // Data durable first: one synced write covers everything written before it.
     leveldb::WriteBatch batch;
@@ -560,6 +584,9 @@ class StateMachine::Writer : public StateMachine::SnapshotWriter {
   StateMachine* sm_;
   uint64_t generation_;
   std::unique_ptr<leveldb::DB> db_;
+  uint32_t next_seq_ = 0;
+  bool finished_ = false;    // the last chunk arrived
+  raft::SnapshotMeta meta_;  // the stream's snapshot
 };
 
 common::Status StateMachine::NewSnapshotWriter(std::unique_ptr<SnapshotWriter>* out) {

@@ -91,9 +91,12 @@ class StateMachine {
   class SnapshotWriter {
    public:
     virtual ~SnapshotWriter() = default;
-    // Adds one chunk (Corruption if its checksum fails).
+    // Adds one chunk: Corruption if its checksum fails, InvalidArgument if it does not continue
+    // the stream (another snapshot, a repeated, missing or reordered chunk, or one after the
+    // last). A writer that refused a chunk is of no further use: start a new one.
     virtual common::Status Add(std::string_view chunk) = 0;
-    // Makes the new state durable and switches to it. Returns its metadata.
+    // Makes the new state durable and switches to it. Returns its metadata. InvalidArgument if
+    // the last chunk has not arrived.
     virtual common::Status Finish(raft::SnapshotMeta* meta) = 0;
   };
   // Starts building a new state from a snapshot stream. Only one at a time.
@@ -108,7 +111,7 @@ class StateMachine {
   std::string GenerationPath(uint64_t generation) const;
 
   std::string dir_;
-  leveldb::Env* base_env_;              // the Env given in Options
+  leveldb::Env* base_env_;             // the Env given in Options
   std::shared_ptr<leveldb::Env> env_;  // DurableEnv over it; every DB holds a reference
   uint64_t generation_ = 0;
   std::shared_ptr<leveldb::DB> db_;

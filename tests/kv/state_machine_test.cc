@@ -266,6 +266,48 @@ TEST_P(StateMachineTest, CorruptSnapshotChunkIsRefused) {
   EXPECT_EQ(w->Add(chunk).code(), common::Status::Code::kCorruption);
 }
 
+TEST_P(StateMachineTest, SnapshotStreamMustBeOneWholeOrderedStream) {
+  for (int i = 0; i < 50; i++) Run({MakeOp(OpCode::kSet, {"k" + std::to_string(i)}, {"v"})});
+  auto read_all = [&](std::vector<std::string>* chunks) {
+    auto reader = sm_->NewSnapshotReader(64);
+    bool done = false;
+    while (!done) {
+      std::string chunk;
+      ASSERT_TRUE(reader->Next(&chunk, &done).ok());
+      chunks->push_back(chunk);
+    }
+  };
+  std::vector<std::string> a;
+  read_all(&a);
+  ASSERT_GT(a.size(), 3u);
+  Run({MakeOp(OpCode::kDel, {"k1"})});
+  std::vector<std::string> b;  // a later snapshot
+  read_all(&b);
+  std::unique_ptr<StateMachine::SnapshotWriter> w;
+  // A chunk skipped.
+  w.reset();  // one writer at a time
+  ASSERT_TRUE(sm_->NewSnapshotWriter(&w).ok());
+  ASSERT_TRUE(w->Add(a[0]).ok());
+  EXPECT_EQ(w->Add(a[2]).code(), common::Status::Code::kInvalidArgument);
+  // Chunks of two snapshots mixed.
+  w.reset();  // one writer at a time
+  ASSERT_TRUE(sm_->NewSnapshotWriter(&w).ok());
+  ASSERT_TRUE(w->Add(a[0]).ok());
+  EXPECT_EQ(w->Add(b[1]).code(), common::Status::Code::kInvalidArgument);
+  // The end never came.
+  w.reset();  // one writer at a time
+  ASSERT_TRUE(sm_->NewSnapshotWriter(&w).ok());
+  for (size_t i = 0; i + 1 < a.size(); i++) ASSERT_TRUE(w->Add(a[i]).ok());
+  raft::SnapshotMeta meta;
+  EXPECT_EQ(w->Finish(&meta).code(), common::Status::Code::kInvalidArgument);
+  // Whole and in order: installed.
+  w.reset();  // one writer at a time
+  ASSERT_TRUE(sm_->NewSnapshotWriter(&w).ok());
+  for (const std::string& c : b) ASSERT_TRUE(w->Add(c).ok());
+  ASSERT_TRUE(w->Finish(&meta).ok());
+  EXPECT_EQ(meta.index, 51u);
+}
+
 TEST_P(StateMachineTest, InstallInterruptedBeforeTheSwitchKeepsTheOldState) {
   Run({MakeOp(OpCode::kSet, {"old"}, {"1"})});
   ASSERT_TRUE(sm_->Sync().ok());
