@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # Build and test dependencies needed today. Later components add theirs here as they arrive:
-# libuv1-dev (server/), libhiredis-dev (client/), libspdlog-dev and libfmt-dev (logging).
+# libhiredis-dev (client/), libspdlog-dev and libfmt-dev (logging), redis-tools (end-to-end).
 PACKAGES=(
   cmake
   ninja-build
@@ -18,6 +18,8 @@ PACKAGES=(
   libsnappy-dev
   libflatbuffers-dev
   flatbuffers-compiler
+  libuv1-dev
+  libssl-dev
 )
 
 die() {
