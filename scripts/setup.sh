@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # Build and test dependencies needed today. Later components add theirs here as they arrive:
-# libhiredis-dev (client/), libspdlog-dev and libfmt-dev (logging), redis-tools (end-to-end).
+# libhiredis-dev (client/), libspdlog-dev and libfmt-dev (logging).
 PACKAGES=(
   cmake
   ninja-build
@@ -20,6 +20,7 @@ PACKAGES=(
   flatbuffers-compiler
   libuv1-dev
   libssl-dev
+  redis-tools
 )
 
 die() {
