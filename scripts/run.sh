@@ -30,7 +30,8 @@ stop() {
   rm -f "$dir"/node*/server.pid
   echo "run.sh: cluster stopped"
 }
-trap stop INT TERM EXIT
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
 
 for i in 1 2 3; do
   mkdir -p "$dir/node$i"
@@ -45,3 +46,4 @@ done
 echo "run.sh: 3 nodes on 127.0.0.1:$((base + 1))-$((base + 3)) (data and logs in $dir); Ctrl-C stops them"
 wait -n "${pids[@]}" || true
 echo "run.sh: a node exited; see $dir/node*/server.log" >&2
+exit 1
