@@ -2,6 +2,10 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
 #include "protocol/command_generated.h"
 
 namespace protocol {
@@ -72,11 +76,23 @@ std::string EncodeCommand(const Command& cmd) {
 
 common::Status DecodeCommand(std::string_view bytes, Command* out) {
   if (bytes.size() > kMaxCommandBytes) return common::Status::InvalidArgument("command too large");
-  flatbuffers::Verifier verifier(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  // The verifier checks alignment against the buffer's start: give it an aligned buffer.
+  std::vector<uint64_t> aligned;
+  const char* data = bytes.data();
+  if (reinterpret_cast<uintptr_t>(data) % alignof(uint64_t) != 0) {
+    aligned.resize(bytes.size() / sizeof(uint64_t) + 1);
+    std::memcpy(aligned.data(), bytes.data(), bytes.size());
+    data = reinterpret_cast<const char*>(aligned.data());
+  }
+  // Shallow and bounded: a command has three levels of tables, at most one per 4 bytes.
+  flatbuffers::Verifier verifier(
+      reinterpret_cast<const uint8_t*>(data), bytes.size(),
+      /*max_depth=*/8,
+      /*max_tables=*/static_cast<flatbuffers::uoffset_t>(bytes.size() / 4 + 16));
   if (!fbs::VerifyCommandBuffer(verifier)) {
     return common::Status::InvalidArgument("command fails verification");
   }
-  const fbs::Command* c = fbs::GetCommand(bytes.data());
+  const fbs::Command* c = fbs::GetCommand(data);
   if (c->version() != kCommandVersion) {
     return common::Status::InvalidArgument("unknown command version " +
                                            std::to_string(c->version()));
@@ -87,6 +103,7 @@ common::Status DecodeCommand(std::string_view bytes, Command* out) {
   if (c->ops() == nullptr || c->ops()->size() == 0) {
     return common::Status::InvalidArgument("command has no operation");
   }
+  size_t decoded = 0;
   for (const fbs::Op* o : *c->ops()) {
     if (o == nullptr) return common::Status::InvalidArgument("empty operation");
     if (static_cast<uint8_t>(o->code()) > static_cast<uint8_t>(fbs::OpCode_MAX)) {
@@ -96,6 +113,13 @@ common::Status DecodeCommand(std::string_view bytes, Command* out) {
     op.code = static_cast<OpCode>(o->code());
     ReadList(o->keys(), &op.keys);
     ReadList(o->values(), &op.values);
+    // A FlatBuffer may point many times at one byte string: refuse a command whose keys and
+    // values add up to more than its own size (memory amplification).
+    for (const std::string& k : op.keys) decoded += k.size();
+    for (const std::string& v : op.values) decoded += v.size();
+    if (decoded > bytes.size()) {
+      return common::Status::InvalidArgument("command refers to the same data more than once");
+    }
     op.nx = o->nx();
     op.xx = o->xx();
     op.get = o->get();

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "protocol/command_generated.h"
+
 namespace protocol {
 namespace {
 
@@ -94,6 +96,44 @@ TEST(Command, OversizedBufferIsRefusedBeforeReading) {
   common::Status s = DecodeCommand(huge, &out);
   EXPECT_EQ(s.code(), common::Status::Code::kInvalidArgument);
   EXPECT_NE(s.message().find("too large"), std::string::npos);
+}
+
+TEST(Command, SharedDataCannotAmplifyMemory) {
+  // One 64-byte string, referenced by 100 ops: decoding would copy it 200 times.
+  namespace fbs = raftkv::protocol::fb;
+  flatbuffers::FlatBufferBuilder b;
+  std::string payload(64, 'x');
+  auto bytes = fbs::CreateBytes(
+      b, b.CreateVector(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
+  auto list = b.CreateVector(std::vector<flatbuffers::Offset<fbs::Bytes>>{bytes});
+  auto op = fbs::CreateOp(b, fbs::OpCode_Set, list, list);
+  std::vector<flatbuffers::Offset<fbs::Op>> ops(100, op);
+  b.Finish(fbs::CreateCommand(b, kCommandVersion, 0, 0, b.CreateVector(ops)));
+  std::string encoded(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+  Command out;
+  common::Status s = DecodeCommand(encoded, &out);
+  EXPECT_EQ(s.code(), common::Status::Code::kInvalidArgument) << s.ToString();
+  // The same command with one op decodes.
+  flatbuffers::FlatBufferBuilder one;
+  auto bytes1 = fbs::CreateBytes(
+      one, one.CreateVector(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
+  auto list1 = one.CreateVector(std::vector<flatbuffers::Offset<fbs::Bytes>>{bytes1});
+  auto op1 = fbs::CreateOp(one, fbs::OpCode_Set, list1, list1);
+  one.Finish(fbs::CreateCommand(one, kCommandVersion, 0, 0,
+                                one.CreateVector(std::vector<flatbuffers::Offset<fbs::Op>>{op1})));
+  std::string encoded1(reinterpret_cast<const char*>(one.GetBufferPointer()), one.GetSize());
+  // Key and value share one string here too (128 decoded bytes): refused only if the buffer is
+  // smaller than what it decodes to.
+  s = DecodeCommand(encoded1, &out);
+  EXPECT_EQ(s.ok(), encoded1.size() >= 128) << s.ToString();
+}
+
+TEST(Command, MisalignedBufferDecodes) {
+  std::string bytes = EncodeCommand(Sample());
+  std::string shifted = "x" + bytes;
+  Command out;
+  ASSERT_TRUE(DecodeCommand(std::string_view(shifted).substr(1), &out).ok());
+  EXPECT_EQ(out, Sample());
 }
 
 }  // namespace
