@@ -38,7 +38,9 @@ void ReadList(const flatbuffers::Vector<flatbuffers::Offset<fbs::Bytes>>* list,
   }
 }
 
-bool ArgumentsFit(const Op& op) {
+}  // namespace
+
+bool OpArgumentsFit(const Op& op) {
   switch (op.code) {
     case OpCode::kSet:
     case OpCode::kAppend:
@@ -56,8 +58,6 @@ bool ArgumentsFit(const Op& op) {
   }
   return false;
 }
-
-}  // namespace
 
 std::string EncodeCommand(const Command& cmd) {
   flatbuffers::FlatBufferBuilder b(256);
@@ -124,7 +124,8 @@ common::Status DecodeCommand(std::string_view bytes, Command* out) {
     op.xx = o->xx();
     op.get = o->get();
     op.incr = o->incr();
-    if (!ArgumentsFit(op)) return common::Status::InvalidArgument("operation arguments do not fit");
+    if (!OpArgumentsFit(op))
+      return common::Status::InvalidArgument("operation arguments do not fit");
     out->ops.push_back(std::move(op));
   }
   return common::Status::OK();

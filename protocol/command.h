@@ -48,6 +48,9 @@ inline constexpr uint16_t kCommandVersion = 1;
 // No encoded command may exceed this (a log entry's payload limit).
 inline constexpr size_t kMaxCommandBytes = 64 << 20;
 
+// Whether an op's keys, values and flags fit its code (what DecodeCommand demands).
+bool OpArgumentsFit(const Op& op);
+
 std::string EncodeCommand(const Command& cmd);
 // InvalidArgument on a buffer that is too large, fails verification, has an unknown version
 // or op code, or an op whose arguments do not fit its code.

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/check.h"
 #include "common/status.h"
 #include "protocol/command.h"
 
@@ -20,33 +21,6 @@ using protocol::Command;
 using protocol::Op;
 using protocol::OpCode;
 
-#define FUZZ_CHECK(condition)                                                                \
-  do {                                                                                       \
-    if (!(condition)) {                                                                      \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #condition); \
-      std::abort();                                                                          \
-    }                                                                                        \
-  } while (false)
-
-bool ArgumentsFit(const Op& op) {
-  switch (op.code) {
-    case OpCode::kSet:
-    case OpCode::kAppend:
-    case OpCode::kIncrByFloat:
-      return op.keys.size() == 1 && op.values.size() == 1 && !(op.nx && op.xx);
-    case OpCode::kIncrBy:
-    case OpCode::kGetDel:
-      return op.keys.size() == 1 && op.values.empty();
-    case OpCode::kDel:
-      return !op.keys.empty() && op.values.empty();
-    case OpCode::kMSet:
-      return !op.keys.empty() && op.keys.size() == op.values.size();
-    case OpCode::kFlushAll:
-      return op.keys.empty() && op.values.empty();
-  }
-  return false;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -55,17 +29,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Command command;
   const common::Status status = protocol::DecodeCommand(bytes, &command);
   if (!status.ok()) {
-    FUZZ_CHECK(status.code() == common::Status::Code::kInvalidArgument);
+    CHECK(status.code() == common::Status::Code::kInvalidArgument);
     return 0;
   }
-  FUZZ_CHECK(!command.ops.empty());
-  for (const Op& op : command.ops) FUZZ_CHECK(ArgumentsFit(op));
+  CHECK(!command.ops.empty());
+  for (const Op& op : command.ops) CHECK(protocol::OpArgumentsFit(op));
 
   const std::string encoded = protocol::EncodeCommand(command);
-  FUZZ_CHECK(encoded.size() <= protocol::kMaxCommandBytes);
+  CHECK(encoded.size() <= protocol::kMaxCommandBytes);
   Command again;
-  FUZZ_CHECK(protocol::DecodeCommand(encoded, &again).ok());
-  FUZZ_CHECK(again == command);
-  FUZZ_CHECK(protocol::EncodeCommand(again) == encoded);
+  CHECK(protocol::DecodeCommand(encoded, &again).ok());
+  CHECK(again == command);
+  CHECK(protocol::EncodeCommand(again) == encoded);
   return 0;
 }

@@ -27,20 +27,13 @@
 #include <variant>
 #include <vector>
 
+#include "common/check.h"
 #include "protocol/peer.h"
 
 namespace {
 
 using protocol::FrameDecoder;
 using protocol::PeerFrame;
-
-#define FUZZ_CHECK(condition)                                                                \
-  do {                                                                                       \
-    if (!(condition)) {                                                                      \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #condition); \
-      std::abort();                                                                          \
-    }                                                                                        \
-  } while (false)
 
 struct Caps {
   size_t max_frame_bytes;
@@ -105,10 +98,10 @@ void CheckRoundTrip(const PeerFrame& frame) {
   FrameDecoder decoder;
   decoder.Feed(wire.data(), wire.size());
   PeerFrame again;
-  FUZZ_CHECK(decoder.Next(&again) == FrameDecoder::kFrame);
-  FUZZ_CHECK(again == frame);
-  FUZZ_CHECK(decoder.Next(&again) == FrameDecoder::kNeedMore);
-  FUZZ_CHECK(decoder.buffered_bytes() == 0);
+  CHECK(decoder.Next(&again) == FrameDecoder::kFrame);
+  CHECK(again == frame);
+  CHECK(decoder.Next(&again) == FrameDecoder::kNeedMore);
+  CHECK(decoder.buffered_bytes() == 0);
 }
 
 // One connection: the decoder, the model of its stream, and what it returned.
@@ -130,7 +123,7 @@ class Connection {
   }
 
   Outcome Finish() {
-    FUZZ_CHECK(fed_ == stream_.size());
+    CHECK(fed_ == stream_.size());
     Drain();
     outcome_.final_buffered_bytes = decoder_.buffered_bytes();
     return outcome_;
@@ -148,7 +141,7 @@ class Connection {
     return accepted - consumed;
   }
 
-  void CheckBuffered() const { FUZZ_CHECK(decoder_.buffered_bytes() == ExpectedBuffered()); }
+  void CheckBuffered() const { CHECK(decoder_.buffered_bytes() == ExpectedBuffered()); }
 
   // Whole frames fed and not yet returned.
   size_t WholeFramesFed() const {
@@ -162,21 +155,20 @@ class Connection {
     while (true) {
       const FrameDecoder::Result result = decoder_.Next(&frame);
       if (result == FrameDecoder::kNeedMore) {
-        FUZZ_CHECK(!failed_);
-        FUZZ_CHECK(decoder_.error().empty());
-        FUZZ_CHECK(returned_ == WholeFramesFed());
-        FUZZ_CHECK(model_.refused_at == kNone ||
-                   fed_ < model_.refused_at + protocol::kPeerFrameHeaderBytes);
+        CHECK(!failed_);
+        CHECK(decoder_.error().empty());
+        CHECK(returned_ == WholeFramesFed());
+        CHECK(model_.refused_at == kNone ||
+              fed_ < model_.refused_at + protocol::kPeerFrameHeaderBytes);
         CheckBuffered();
         // At most one frame in progress.
-        FUZZ_CHECK(decoder_.buffered_bytes() <
-                   protocol::kPeerFrameHeaderBytes + caps_.max_frame_bytes);
+        CHECK(decoder_.buffered_bytes() < protocol::kPeerFrameHeaderBytes + caps_.max_frame_bytes);
         return;
       }
       if (result == FrameDecoder::kError) {
-        FUZZ_CHECK(!decoder_.error().empty());
+        CHECK(!decoder_.error().empty());
         if (failed_) {
-          FUZZ_CHECK(decoder_.error() == outcome_.error);
+          CHECK(decoder_.error() == outcome_.error);
         } else {
           failed_ = true;
           outcome_.error = decoder_.error();
@@ -184,37 +176,37 @@ class Connection {
             // The body of the next whole frame was refused.
           } else {
             // Every whole frame came out first: the next length prefix was refused.
-            FUZZ_CHECK(returned_ == model_.frame_ends.size());
-            FUZZ_CHECK(model_.refused_at != kNone &&
-                       fed_ >= model_.refused_at + protocol::kPeerFrameHeaderBytes);
+            CHECK(returned_ == model_.frame_ends.size());
+            CHECK(model_.refused_at != kNone &&
+                  fed_ >= model_.refused_at + protocol::kPeerFrameHeaderBytes);
           }
         }
         CheckBuffered();
         // Final: asking again, or feeding more, changes nothing.
-        FUZZ_CHECK(decoder_.Next(&frame) == FrameDecoder::kError);
+        CHECK(decoder_.Next(&frame) == FrameDecoder::kError);
         decoder_.Feed("\0\0\0\x10", 4);
         CheckBuffered();
-        FUZZ_CHECK(decoder_.Next(&frame) == FrameDecoder::kError);
-        FUZZ_CHECK(decoder_.error() == outcome_.error);
+        CHECK(decoder_.Next(&frame) == FrameDecoder::kError);
+        CHECK(decoder_.error() == outcome_.error);
         return;
       }
-      FUZZ_CHECK(result == FrameDecoder::kFrame);
-      FUZZ_CHECK(!failed_);
-      FUZZ_CHECK(returned_ < WholeFramesFed());
+      CHECK(result == FrameDecoder::kFrame);
+      CHECK(!failed_);
+      CHECK(returned_ < WholeFramesFed());
       const size_t start = returned_ == 0 ? 0 : model_.frame_ends[returned_ - 1];
       const size_t body_bytes =
           model_.frame_ends[returned_] - start - protocol::kPeerFrameHeaderBytes;
       ++returned_;
       CheckBuffered();
       if (const auto* m = std::get_if<protocol::PeerRaftMessage>(&frame)) {
-        FUZZ_CHECK(m->type <= protocol::kMaxPeerMessageType);
-        FUZZ_CHECK(m->entries.size() <= caps_.max_entries);
+        CHECK(m->type <= protocol::kMaxPeerMessageType);
+        CHECK(m->entries.size() <= caps_.max_entries);
         size_t data_bytes = 0;
         for (const protocol::PeerEntry& e : m->entries) {
-          FUZZ_CHECK(e.type <= protocol::kMaxPeerEntryType);
+          CHECK(e.type <= protocol::kMaxPeerEntryType);
           data_bytes += e.data.size();
         }
-        FUZZ_CHECK(data_bytes <= body_bytes);
+        CHECK(data_bytes <= body_bytes);
       }
       CheckRoundTrip(frame);
       outcome_.frames.push_back(frame);
@@ -263,8 +255,8 @@ Outcome FeedInPieces(const Caps& caps, std::string_view stream) {
 void CheckStream(std::string_view stream) {
   for (const Caps& caps : {kSmallCaps, kDefaultCaps}) {
     const Outcome whole = FeedWhole(caps, stream);
-    FUZZ_CHECK(FeedBytewise(caps, stream) == whole);
-    FUZZ_CHECK(FeedInPieces(caps, stream) == whole);
+    CHECK(FeedBytewise(caps, stream) == whole);
+    CHECK(FeedInPieces(caps, stream) == whole);
   }
 }
 

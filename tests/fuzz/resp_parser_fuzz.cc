@@ -29,20 +29,13 @@
 #include <string_view>
 #include <vector>
 
+#include "common/check.h"
 #include "protocol/resp_parser.h"
 
 namespace {
 
 using protocol::Request;
 using protocol::RespParser;
-
-#define FUZZ_CHECK(condition)                                                                \
-  do {                                                                                       \
-    if (!(condition)) {                                                                      \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #condition); \
-      std::abort();                                                                          \
-    }                                                                                        \
-  } while (false)
 
 // Besides its payloads, a partial request holds at most one header line: max_inline_bytes
 // bytes and the CR after them while its LF is awaited. One byte more as a margin.
@@ -136,10 +129,10 @@ void CheckRoundTrip(const std::vector<std::string>& args) {
   RespParser parser(RespParser::Limits(), /*authenticated=*/true);
   parser.Feed(EncodeMultibulk(args));
   Request request;
-  FUZZ_CHECK(parser.Next(&request) == RespParser::Result::kRequest);
-  FUZZ_CHECK(request.args == args);
-  FUZZ_CHECK(parser.Next(&request) == RespParser::Result::kNeedMore);
-  FUZZ_CHECK(parser.pending_bytes() == 0);
+  CHECK(parser.Next(&request) == RespParser::Result::kRequest);
+  CHECK(request.args == args);
+  CHECK(parser.Next(&request) == RespParser::Result::kNeedMore);
+  CHECK(parser.pending_bytes() == 0);
 }
 
 // Checks a request against the bytes it came from. `segment` is the stream from the end of the
@@ -150,7 +143,7 @@ void CheckRoundTrip(const std::vector<std::string>& args) {
 // of those can hold the "*<count>" line, count >= 1, that such an encoding starts with.
 void CheckRequest(const std::vector<std::string>& args, std::string_view segment,
                   const RespParser::Limits& limits, bool authenticated) {
-  FUZZ_CHECK(!args.empty());
+  CHECK(!args.empty());
   const std::string encoded = EncodeMultibulk(args);
   if (segment.size() >= encoded.size() &&
       segment.substr(segment.size() - encoded.size()) == encoded) {
@@ -158,22 +151,22 @@ void CheckRequest(const std::vector<std::string>& args, std::string_view segment
         authenticated ? limits.max_multibulk_count : limits.max_unauthenticated_multibulk_count;
     const size_t bulk =
         authenticated ? limits.max_bulk_bytes : limits.max_unauthenticated_bulk_bytes;
-    FUZZ_CHECK(args.size() <= count);
-    for (const std::string& arg : args) FUZZ_CHECK(arg.size() <= bulk);
+    CHECK(args.size() <= count);
+    for (const std::string& arg : args) CHECK(arg.size() <= bulk);
     return;
   }
   // Inline: the segment's last line, which does not start with '*'.
-  FUZZ_CHECK(!segment.empty() && segment.back() == '\n');
+  CHECK(!segment.empty() && segment.back() == '\n');
   const size_t previous_lf =
       segment.size() >= 2 ? segment.rfind('\n', segment.size() - 2) : std::string_view::npos;
   const size_t line_start = previous_lf == std::string_view::npos ? 0 : previous_lf + 1;
   const std::string_view line = segment.substr(line_start, segment.size() - 1 - line_start);
-  FUZZ_CHECK(!line.empty() && line[0] != '*');
-  FUZZ_CHECK(line.size() <= limits.max_inline_bytes);
+  CHECK(!line.empty() && line[0] != '*');
+  CHECK(line.size() <= limits.max_inline_bytes);
   // The line holds the arguments and at least one separator between each two of them.
   size_t total = args.size() - 1;
   for (const std::string& arg : args) total += arg.size();
-  FUZZ_CHECK(total <= line.size());
+  CHECK(total <= line.size());
 }
 
 // One connection: the parser, its authentication, and what it returned.
@@ -189,15 +182,15 @@ class Connection {
     parser_.Feed(n == 0 ? nullptr : stream_.data() + fed_, n);
     fed_ += n;
     if (failed_) {
-      FUZZ_CHECK(parser_.pending_bytes() == 0);
+      CHECK(parser_.pending_bytes() == 0);
     } else {
-      FUZZ_CHECK(parser_.pending_bytes() == before + n);
+      CHECK(parser_.pending_bytes() == before + n);
     }
     if (drain) Drain();
   }
 
   Outcome Finish() {
-    FUZZ_CHECK(fed_ == stream_.size());
+    CHECK(fed_ == stream_.size());
     Drain();
     outcome_.final_pending_bytes = parser_.pending_bytes();
     return outcome_;
@@ -210,45 +203,45 @@ class Connection {
       const bool authenticated = parser_.authenticated();
       const RespParser::Result result = parser_.Next(&request);
       if (result == RespParser::Result::kNeedMore) {
-        FUZZ_CHECK(!failed_);
-        FUZZ_CHECK(parser_.error().empty());
-        FUZZ_CHECK(!parser_.close_after_reply());
+        CHECK(!failed_);
+        CHECK(parser_.error().empty());
+        CHECK(!parser_.close_after_reply());
         // The request in progress came from the bytes after the last request, and is bounded.
-        FUZZ_CHECK(parser_.pending_bytes() <= fed_ - last_end_);
-        FUZZ_CHECK(parser_.pending_bytes() <= PendingBound(limits_, authenticated));
+        CHECK(parser_.pending_bytes() <= fed_ - last_end_);
+        CHECK(parser_.pending_bytes() <= PendingBound(limits_, authenticated));
         // Bytes with no line end since the last request are one inline or count line in
         // progress (skipped empty requests end in LF), which the line limit bounds.
         const std::string_view tail = stream_.substr(last_end_, fed_ - last_end_);
         if (!tail.empty() && tail.find('\n') == std::string_view::npos &&
             (tail[0] != '*' || tail.find('\r') == std::string_view::npos)) {
-          FUZZ_CHECK(parser_.pending_bytes() == tail.size());
-          FUZZ_CHECK(tail.size() <= limits_.max_inline_bytes);
+          CHECK(parser_.pending_bytes() == tail.size());
+          CHECK(tail.size() <= limits_.max_inline_bytes);
         }
         return;
       }
       if (result == RespParser::Result::kError) {
-        FUZZ_CHECK(IsDocumentedError(parser_.error()));
-        FUZZ_CHECK(parser_.close_after_reply());
-        FUZZ_CHECK(parser_.pending_bytes() == 0);
+        CHECK(IsDocumentedError(parser_.error()));
+        CHECK(parser_.close_after_reply());
+        CHECK(parser_.pending_bytes() == 0);
         if (failed_) {
-          FUZZ_CHECK(parser_.error() == outcome_.error);
+          CHECK(parser_.error() == outcome_.error);
         } else {
           failed_ = true;
           outcome_.error = parser_.error();
         }
         // Final: asking again, or feeding more, changes nothing.
-        FUZZ_CHECK(parser_.Next(&request) == RespParser::Result::kError);
+        CHECK(parser_.Next(&request) == RespParser::Result::kError);
         parser_.Feed("PING\r\n", 6);
-        FUZZ_CHECK(parser_.pending_bytes() == 0);
-        FUZZ_CHECK(parser_.Next(&request) == RespParser::Result::kError);
-        FUZZ_CHECK(parser_.error() == outcome_.error);
+        CHECK(parser_.pending_bytes() == 0);
+        CHECK(parser_.Next(&request) == RespParser::Result::kError);
+        CHECK(parser_.error() == outcome_.error);
         return;
       }
-      FUZZ_CHECK(result == RespParser::Result::kRequest);
-      FUZZ_CHECK(!failed_);
+      CHECK(result == RespParser::Result::kRequest);
+      CHECK(!failed_);
       // Once a request is out, nothing of the next one has been parsed: every byte pending is
       // unconsumed, so the request ended where they begin.
-      FUZZ_CHECK(parser_.pending_bytes() < fed_ - last_end_);
+      CHECK(parser_.pending_bytes() < fed_ - last_end_);
       const size_t end = fed_ - parser_.pending_bytes();
       CheckRequest(request.args, stream_.substr(last_end_, end - last_end_), limits_,
                    authenticated);
@@ -309,8 +302,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const RespParser::Limits& limits : limit_sets) {
     for (AuthMode mode : {AuthMode::kAlways, AuthMode::kNever, AuthMode::kOnAuth}) {
       const Outcome whole = FeedWhole(limits, mode, stream);
-      FUZZ_CHECK(FeedBytewise(limits, mode, stream) == whole);
-      FUZZ_CHECK(FeedInPieces(limits, mode, stream) == whole);
+      CHECK(FeedBytewise(limits, mode, stream) == whole);
+      CHECK(FeedInPieces(limits, mode, stream) == whole);
     }
   }
   return 0;
