@@ -50,6 +50,15 @@ class DiskFaultTest : public ::testing::Test {
     o.env = env_.get();
     return NodeStorage::Open("/node", o, &ns_);
   }
+  // The Raft log's write-ahead log file, or "" if there is none.
+  std::string WriteAheadLog() {
+    std::vector<std::string> children;
+    EXPECT_TRUE(env_->GetChildren("/node/raft", &children).ok());
+    for (const std::string& c : children) {
+      if (c.size() > 4 && c.compare(c.size() - 4, 4, ".log") == 0) return "/node/raft/" + c;
+    }
+    return "";
+  }
   void Crash(uint64_t seed, bool tear) {
     env_->SetCrashed(true);
     ns_.reset();
@@ -97,12 +106,7 @@ TEST_F(DiskFaultTest, BitFlipInTheLastSyncedRecordIsCorruptionNotATornTail) {
   ASSERT_TRUE(Open().ok());
   ASSERT_TRUE(ns_->log()->Save(raft::HardState{1, 1, 0}, Entries(1, 3, 1), true).ok());
   ns_.reset();
-  std::vector<std::string> children;
-  ASSERT_TRUE(env_->GetChildren("/node/raft", &children).ok());
-  std::string wal;
-  for (const std::string& c : children) {
-    if (c.size() > 4 && c.compare(c.size() - 4, 4, ".log") == 0) wal = "/node/raft/" + c;
-  }
+  std::string wal = WriteAheadLog();
   ASSERT_FALSE(wal.empty());
   uint64_t size;
   ASSERT_TRUE(env_->GetFileSize(wal, &size).ok());
@@ -117,13 +121,10 @@ TEST_F(DiskFaultTest, DamagedLastRecordIsNeverCutAsATornTail) {
   ASSERT_TRUE(Open().ok());
   ASSERT_TRUE(ns_->log()->Save(raft::HardState{3, 2, 1}, Entries(1, 1, 3, 8), true).ok());
   ns_.reset();
+  std::string wal = WriteAheadLog();
+  ASSERT_FALSE(wal.empty());
   std::vector<std::string> children;
   ASSERT_TRUE(env_->GetChildren("/node/raft", &children).ok());
-  std::string wal;
-  for (const std::string& c : children) {
-    if (c.size() > 4 && c.compare(c.size() - 4, 4, ".log") == 0) wal = "/node/raft/" + c;
-  }
-  ASSERT_FALSE(wal.empty());
   // Every file of the log database as it is now, to put back before each damage.
   std::map<std::string, std::string> saved;
   for (const std::string& c : children) {
