@@ -12,6 +12,22 @@ void PutFixed64(std::string* dst, uint64_t v) {
   for (int i = 0; i < 8; i++) dst->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
+void EncodeBigEndian32(char* dst, uint32_t v) {
+  for (int i = 0; i < 4; i++) dst[i] = static_cast<char>((v >> (24 - 8 * i)) & 0xff);
+}
+
+uint32_t DecodeBigEndian32(const char* src) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; i++) v = (v << 8) | static_cast<unsigned char>(src[i]);
+  return v;
+}
+
+void PutBigEndian32(std::string* dst, uint32_t v) {
+  char buf[4];
+  EncodeBigEndian32(buf, v);
+  dst->append(buf, 4);
+}
+
 void PutBigEndian64(std::string* dst, uint64_t v) {
   for (int i = 7; i >= 0; i--) dst->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }

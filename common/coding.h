@@ -13,8 +13,12 @@ namespace common {
 
 void PutFixed32(std::string* dst, uint32_t v);
 void PutFixed64(std::string* dst, uint64_t v);
-// Big-endian: lexicographic byte order equals numeric order.
+// Big-endian: lexicographic byte order equals numeric order (keys, length prefixes).
+void PutBigEndian32(std::string* dst, uint32_t v);
 void PutBigEndian64(std::string* dst, uint64_t v);
+// The 4 bytes at dst / src. REQUIRES: 4 bytes there.
+void EncodeBigEndian32(char* dst, uint32_t v);
+uint32_t DecodeBigEndian32(const char* src);
 
 // Each Get* reads from the front of *in and advances it; returns false if *in is too short.
 bool GetFixed32(std::string_view* in, uint32_t* v);

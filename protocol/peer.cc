@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "common/check.h"
+#include "common/coding.h"
 #include "protocol/peer_generated.h"
 
 namespace protocol {
@@ -33,18 +34,6 @@ constexpr size_t kTablesBesideEntries = 16;
 // Buffers larger than this are released once they are empty, so that one large frame does
 // not pin its memory for the life of the connection.
 constexpr size_t kRetainBytes = 1 << 20;
-
-void PutBigEndian32(char* p, uint32_t v) {
-  p[0] = static_cast<char>(v >> 24);
-  p[1] = static_cast<char>(v >> 16);
-  p[2] = static_cast<char>(v >> 8);
-  p[3] = static_cast<char>(v);
-}
-
-uint32_t GetBigEndian32(const char* p) {
-  const auto* u = reinterpret_cast<const unsigned char*>(p);
-  return (uint32_t{u[0]} << 24) | (uint32_t{u[1]} << 16) | (uint32_t{u[2]} << 8) | uint32_t{u[3]};
-}
 
 flatbuffers::Offset<flatbuffers::Vector<uint8_t>> Bytes(flatbuffers::FlatBufferBuilder& b,
                                                         const std::string& s) {
@@ -249,7 +238,7 @@ std::string EncodeFrame(const PeerFrame& frame) {
   const size_t size = b.GetSize();
   CHECK(size <= kMaxPeerFrameBytesLimit) << "peer frame of " << size << " bytes";
   std::string out(kPeerFrameHeaderBytes + size, '\0');
-  PutBigEndian32(out.data(), static_cast<uint32_t>(size));
+  common::EncodeBigEndian32(out.data(), static_cast<uint32_t>(size));
   std::memcpy(out.data() + kPeerFrameHeaderBytes, b.GetBufferPointer(), size);
   return out;
 }
@@ -279,7 +268,7 @@ void FrameDecoder::Feed(const char* data, size_t n) {
     n -= take;
     if (header_fill_ < kPeerFrameHeaderBytes) return;
     header_fill_ = 0;
-    const uint32_t length = GetBigEndian32(header_);
+    const uint32_t length = common::DecodeBigEndian32(header_);
     if (length < kMinPeerFrameBytes || length > max_frame_bytes_) {
       pending_error_ = "frame length " + std::to_string(length) + " outside [" +
                        std::to_string(kMinPeerFrameBytes) + ", " +
@@ -295,7 +284,7 @@ FrameDecoder::Result FrameDecoder::Next(PeerFrame* out) {
   if (failed_) return kError;
   const size_t available = buffer_.size() - pos_;
   if (available >= kPeerFrameHeaderBytes) {
-    const size_t length = GetBigEndian32(buffer_.data() + pos_);  // checked by Feed
+    const size_t length = common::DecodeBigEndian32(buffer_.data() + pos_);  // checked by Feed
     if (available - kPeerFrameHeaderBytes >= length) {
       const char* body = buffer_.data() + pos_ + kPeerFrameHeaderBytes;
       pos_ += kPeerFrameHeaderBytes + length;

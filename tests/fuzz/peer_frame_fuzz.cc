@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "common/coding.h"
 #include "protocol/peer.h"
 
 namespace {
@@ -47,17 +48,9 @@ constexpr Caps kDefaultCaps = {protocol::kDefaultMaxPeerFrameBytes,
 
 constexpr size_t kNone = static_cast<size_t>(-1);
 
-uint32_t GetBigEndian32(std::string_view s, size_t at) {
-  const auto* u = reinterpret_cast<const unsigned char*>(s.data() + at);
-  return (uint32_t{u[0]} << 24) | (uint32_t{u[1]} << 16) | (uint32_t{u[2]} << 8) | uint32_t{u[3]};
-}
-
 std::string BigEndian32(uint32_t v) {
-  std::string s(4, '\0');
-  s[0] = static_cast<char>(v >> 24);
-  s[1] = static_cast<char>(v >> 16);
-  s[2] = static_cast<char>(v >> 8);
-  s[3] = static_cast<char>(v);
+  std::string s;
+  common::PutBigEndian32(&s, v);
   return s;
 }
 
@@ -66,7 +59,7 @@ struct FramingModel {
   FramingModel(std::string_view stream, size_t max_frame_bytes) {
     size_t at = 0;
     while (stream.size() - at >= protocol::kPeerFrameHeaderBytes) {
-      const size_t length = GetBigEndian32(stream, at);
+      const size_t length = common::DecodeBigEndian32(stream.data() + at);
       if (length < protocol::kMinPeerFrameBytes || length > max_frame_bytes) {
         refused_at = at;
         return;

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/coding.h"
 #include "protocol/command.h"
 #include "protocol/peer_generated.h"
 
@@ -26,11 +27,8 @@ namespace fbs = raftkv::protocol::fb;
 constexpr uint64_t kMax64 = std::numeric_limits<uint64_t>::max();
 
 std::string BigEndian32(uint32_t v) {
-  std::string s(4, '\0');
-  s[0] = static_cast<char>(v >> 24);
-  s[1] = static_cast<char>(v >> 16);
-  s[2] = static_cast<char>(v >> 8);
-  s[3] = static_cast<char>(v);
+  std::string s;
+  common::PutBigEndian32(&s, v);
   return s;
 }
 

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "common/coding.h"
+
 namespace server {
 namespace {
 
@@ -84,8 +86,8 @@ void ExpectSameMessage(const raft::Message& want, const raft::Message& got) {
 }
 
 std::string BigEndian32(uint32_t v) {
-  std::string s(4, '\0');
-  for (int i = 0; i < 4; i++) s[static_cast<size_t>(i)] = static_cast<char>(v >> (24 - 8 * i));
+  std::string s;
+  common::PutBigEndian32(&s, v);
   return s;
 }
 
