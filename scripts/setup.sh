@@ -20,7 +20,11 @@ PACKAGES=(
   flatbuffers-compiler
   libuv1-dev
   libssl-dev
+  libhiredis-dev
+  libspdlog-dev
+  libfmt-dev
   redis-tools
+  redis-server
 )
 
 die() {
