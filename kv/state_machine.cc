@@ -204,10 +204,19 @@ common::Status StateMachine::OpenGeneration(uint64_t generation) {
   } else if (!s.IsNotFound()) {
     return FromLevelDB(s, "state " + path + ": read applied index");
   }
+  // The key count is kept in memory only: counted once here, then kept by Apply.
+  uint64_t count = 0;
+  {
+    std::unique_ptr<leveldb::Iterator> it(owned->NewIterator(leveldb::ReadOptions()));
+    std::string prefix(1, keys::kUserPrefix);
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) count++;
+    if (!it->status().ok()) return FromLevelDB(it->status(), "state " + path + ": count keys");
+  }
   db_ = std::move(owned);
   generation_ = generation;
   applied_index_ = index;
   applied_term_ = term;
+  key_count_ = count;
   return common::Status::OK();
 }
 
@@ -243,6 +252,7 @@ common::Status StateMachine::Apply(const raft::Entry& e, ApplyResult* result) {
   if (!failed_.ok()) return failed_;
   result->duplicate = false;
   result->results.clear();
+  uint64_t new_key_count = key_count_;
   leveldb::WriteBatch batch;
   protocol::Command cmd;
   common::Status decoded = e.type == raft::EntryType::kNormal
@@ -278,6 +288,7 @@ common::Status StateMachine::Apply(const raft::Entry& e, ApplyResult* result) {
     if (!duplicate) {
       // Later ops of a MULTI see the writes of earlier ones.
       std::map<std::string, std::optional<std::string>> pending;
+      std::map<std::string, bool> existed;  // before this entry, for every key read from disk
       bool flushed = false;
       auto read = [&](const std::string& key, std::optional<std::string>* out) -> common::Status {
         auto it = pending.find(key);
@@ -294,6 +305,7 @@ common::Status StateMachine::Apply(const raft::Entry& e, ApplyResult* result) {
         } else if (!s.IsNotFound()) {
           return FromLevelDB(s, "read key");
         }
+        existed.emplace(key, s.ok());
         return common::Status::OK();
       };
       for (const protocol::Op& op : cmd.ops) {
@@ -368,13 +380,23 @@ common::Status StateMachine::Apply(const raft::Entry& e, ApplyResult* result) {
             break;
           }
           case protocol::OpCode::kMSet:
-            for (size_t i = 0; i < op.keys.size(); i++) pending[op.keys[i]] = op.values[i];
+            for (size_t i = 0; i < op.keys.size(); i++) {
+              common::Status st = read(op.keys[i], &old);  // for the key count
+              if (!st.ok()) return st;
+              pending[op.keys[i]] = op.values[i];
+            }
             result->results.push_back(Ok());
             break;
           case protocol::OpCode::kGetDel: {
             common::Status st = read(op.keys[0], &old);
             if (!st.ok()) return st;
             if (old) pending[op.keys[0]] = std::nullopt;
+            result->results.push_back(old ? Bulk(*old) : Nil());
+            break;
+          }
+          case protocol::OpCode::kGet: {
+            common::Status st = read(op.keys[0], &old);
+            if (!st.ok()) return st;
             result->results.push_back(old ? Bulk(*old) : Nil());
             break;
           }
@@ -393,12 +415,18 @@ common::Status StateMachine::Apply(const raft::Entry& e, ApplyResult* result) {
         }
         if (!it->status().ok()) return FromLevelDB(it->status(), "flush");
       }
+      new_key_count = flushed ? 0 : key_count_;
       for (const auto& [key, value] : pending) {
         if (value) {
           batch.Put(keys::UserKey(key), *value);
         } else {
           batch.Delete(keys::UserKey(key));
         }
+        // Every key written was read first; after a FLUSHALL nothing existed before.
+        auto was = existed.find(key);
+        bool before = !flushed && was != existed.end() && was->second;
+        if (value && !before) new_key_count++;
+        if (!value && before) new_key_count--;
       }
       if (cmd.session != 0) {
         std::string body;
@@ -417,6 +445,7 @@ common::Status StateMachine::Apply(const raft::Entry& e, ApplyResult* result) {
   }
   applied_index_ = e.index;
   applied_term_ = e.term;
+  key_count_ = new_key_count;
   return common::Status::OK();
 }
 
@@ -433,6 +462,16 @@ common::Status StateMachine::Dump(std::vector<std::pair<std::string, std::string
     out->emplace_back(std::string(View(it->key()).substr(1)), it->value().ToString());
   }
   return FromLevelDB(it->status(), "dump");
+}
+
+common::Status StateMachine::ForEachKey(std::string_view from,
+                                        const std::function<bool(std::string_view key)>& fn) {
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
+  std::string prefix(1, keys::kUserPrefix);
+  for (it->Seek(keys::UserKey(from)); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (!fn(View(it->key()).substr(1))) break;
+  }
+  return FromLevelDB(it->status(), "scan keys");
 }
 
 common::Status StateMachine::Sync() {

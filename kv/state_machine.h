@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -70,10 +71,16 @@ class StateMachine {
   common::Status Apply(const raft::Entry& e, ApplyResult* result);
   raft::Index applied_index() const { return applied_index_; }
   raft::Term applied_term() const { return applied_term_; }
+  // How many user keys the state holds (DBSIZE), kept up to date by Apply.
+  uint64_t key_count() const { return key_count_; }
   // The value of user key `key`; NotFound if absent.
   common::Status Get(std::string_view key, std::string* value);
   // Every user key and value, in key order (for tests and small tools).
   common::Status Dump(std::vector<std::pair<std::string, std::string>>* out);
+  // Calls fn(key) for every user key >= `from`, in key order, until fn returns false
+  // (KEYS, SCAN, DBSIZE).
+  common::Status ForEachKey(std::string_view from,
+                            const std::function<bool(std::string_view key)>& fn);
   // Makes everything applied so far durable.
   common::Status Sync();
 
@@ -117,6 +124,7 @@ class StateMachine {
   std::shared_ptr<leveldb::DB> db_;
   raft::Index applied_index_ = 0;
   raft::Term applied_term_ = 0;
+  uint64_t key_count_ = 0;
   common::Status failed_;  // first write failure: every later write returns it
 };
 

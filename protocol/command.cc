@@ -48,6 +48,7 @@ bool OpArgumentsFit(const Op& op) {
       return op.keys.size() == 1 && op.values.size() == 1 && !(op.nx && op.xx);
     case OpCode::kIncrBy:
     case OpCode::kGetDel:
+    case OpCode::kGet:
       return op.keys.size() == 1 && op.values.empty();
     case OpCode::kDel:
       return !op.keys.empty() && op.values.empty();

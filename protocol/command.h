@@ -21,7 +21,8 @@ enum class OpCode : uint8_t {
   kIncrByFloat,
   kMSet,
   kGetDel,
-  kFlushAll
+  kFlushAll,
+  kGet
 };
 
 struct Op {

@@ -82,11 +82,25 @@ std::pair<fbs::Payload, flatbuffers::Offset<void>> BuildPayload(flatbuffers::Fla
                                      c->snapshot_term, c->offset, data, c->last)
                 .Union()};
   }
-  const auto& a = std::get<SnapshotAck>(frame);
-  auto error = b.CreateString(a.error);
-  return {fbs::Payload_SnapshotAck,
-          fbs::CreateSnapshotAck(b, a.from, a.to, a.snapshot_index, a.snapshot_term,
-                                 a.offset_received, a.ok, error)
+  if (const auto* a = std::get_if<SnapshotAck>(&frame)) {
+    auto error = b.CreateString(a->error);
+    return {fbs::Payload_SnapshotAck,
+            fbs::CreateSnapshotAck(b, a->from, a->to, a->snapshot_index, a->snapshot_term,
+                                   a->offset_received, a->ok, error)
+                .Union()};
+  }
+  if (const auto* q = std::get_if<ForwardRequest>(&frame)) {
+    auto commands = Bytes(b, q->commands);
+    return {
+        fbs::Payload_ForwardRequest,
+        fbs::CreateForwardRequest(b, q->from, q->to, q->id, q->session, q->seq, commands).Union()};
+  }
+  const auto& r = std::get<ForwardReply>(frame);
+  auto reply = Bytes(b, r.reply);
+  return {fbs::Payload_ForwardReply,
+          fbs::CreateForwardReply(
+              b, r.from, r.to, r.id,
+              r.not_leader ? fbs::ForwardStatus_NotLeader : fbs::ForwardStatus_Done, reply)
               .Union()};
 }
 
@@ -97,6 +111,10 @@ size_t SizeHint(const PeerFrame& frame) {
     for (const PeerEntry& e : m->entries) n += e.data.size() + 48;
   } else if (const auto* c = std::get_if<SnapshotChunk>(&frame)) {
     n += c->data.size();
+  } else if (const auto* q = std::get_if<ForwardRequest>(&frame)) {
+    n += q->commands.size();
+  } else if (const auto* r = std::get_if<ForwardReply>(&frame)) {
+    n += r->reply.size();
   }
   return n;
 }
@@ -219,6 +237,33 @@ bool DecodeBody(const uint8_t* buf, size_t size, size_t max_entries, PeerFrame* 
       ack.ok = a->ok();
       ack.error = a->error()->str();
       *out = std::move(ack);
+      return true;
+    }
+    case fbs::Payload_ForwardRequest: {
+      const fbs::ForwardRequest* q = f->payload_as_ForwardRequest();
+      ForwardRequest request;
+      request.from = q->from();
+      request.to = q->to();
+      request.id = q->id();
+      request.session = q->session();
+      request.seq = q->seq();
+      request.commands = ToString(q->commands());
+      *out = std::move(request);
+      return true;
+    }
+    case fbs::Payload_ForwardReply: {
+      const fbs::ForwardReply* r = f->payload_as_ForwardReply();
+      if (r->status() != fbs::ForwardStatus_Done && r->status() != fbs::ForwardStatus_NotLeader) {
+        *why = "unknown forward status " + std::to_string(static_cast<unsigned>(r->status()));
+        return false;
+      }
+      ForwardReply reply;
+      reply.from = r->from();
+      reply.to = r->to();
+      reply.id = r->id();
+      reply.not_leader = r->status() == fbs::ForwardStatus_NotLeader;
+      reply.reply = ToString(r->reply());
+      *out = std::move(reply);
       return true;
     }
     case fbs::Payload_NONE:

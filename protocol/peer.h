@@ -12,8 +12,8 @@
 //   +--------------------------+--------------------------------------------+
 //
 // Frame = {version: ushort (1), payload: union of Hello | HelloProof | RaftMessage |
-// SnapshotChunk | SnapshotAck}. The prefix is ours, not FlatBuffers' own size prefix (which is
-// little-endian), so the body is verified as a plain buffer.
+// SnapshotChunk | SnapshotAck | ForwardRequest | ForwardReply}. The prefix is ours, not
+// FlatBuffers' own size prefix (which is little-endian), so the body is verified as a plain buffer.
 //
 // A reader (FrameDecoder) refuses, and the connection must then be closed:
 //  - a length below kMinPeerFrameBytes or above its cap, as soon as the 4 length bytes are
@@ -143,8 +143,35 @@ struct SnapshotAck {
   bool operator==(const SnapshotAck&) const = default;
 };
 
+// A client request relayed by follower `from` to leader `to` (follower-mode forward):
+// `commands` holds RESP arrays, one command or the queue of a MULTI for EXEC. Writes carry the
+// follower's exactly-once session and a sequence number; reads carry session 0.
+struct ForwardRequest {
+  uint64_t from = 0;
+  uint64_t to = 0;
+  uint64_t id = 0;
+  uint64_t session = 0;
+  uint64_t seq = 0;
+  std::string commands;
+
+  bool operator==(const ForwardRequest&) const = default;
+};
+
+// The leader's answer to ForwardRequest `id`: the RESP reply to relay, or not_leader (nothing
+// was proposed; the follower may try the leader it knows now).
+struct ForwardReply {
+  uint64_t from = 0;
+  uint64_t to = 0;
+  uint64_t id = 0;
+  bool not_leader = false;
+  std::string reply;
+
+  bool operator==(const ForwardReply&) const = default;
+};
+
 // One frame: exactly one message.
-using PeerFrame = std::variant<Hello, HelloProof, PeerRaftMessage, SnapshotChunk, SnapshotAck>;
+using PeerFrame = std::variant<Hello, HelloProof, PeerRaftMessage, SnapshotChunk, SnapshotAck,
+                               ForwardRequest, ForwardReply>;
 
 // Returns the wire bytes of `frame`: the length prefix, then the body.
 // REQUIRES: a PeerRaftMessage's type <= kMaxPeerMessageType and its entries' types

@@ -545,6 +545,17 @@ const KeySpec kKeys[] = {
        return ParseNumber("snapshot-entries", a[0], 0, std::numeric_limits<uint64_t>::max(),
                           &p->config.snapshot_entries);
      }},
+    {"request-timeout-ms", "<100..3600000>", "5000",
+     "answer -TIMEOUT to a request whose outcome is still unknown after this long", false,
+     [](const Args& a, Pending* p) {
+       return ParseNumber("request-timeout-ms", a[0], 100, 3600000, &p->config.request_timeout_ms);
+     }},
+    {"max-entry-bytes", "<bytes>", "1572864",
+     "largest command (one log entry) a write may propose; larger ones are refused", false,
+     [](const Args& a, Pending* p) {
+       return ParseNumber("max-entry-bytes", a[0], 1024, uint64_t{64} << 20,
+                          &p->config.max_entry_bytes);
+     }},
     {"min-free-disk-mb", "<MiB>", "256",
      "refuse writes with -MISCONF below this much free space in dir; 0: no check", false,
      [](const Args& a, Pending* p) {
@@ -823,6 +834,8 @@ std::vector<std::pair<std::string, std::string>> ConfigEntries(const Config& c) 
       {"election-timeout-ms", std::to_string(c.election_timeout_ms)},
       {"heartbeat-ms", std::to_string(c.heartbeat_ms)},
       {"snapshot-entries", std::to_string(c.snapshot_entries)},
+      {"request-timeout-ms", std::to_string(c.request_timeout_ms)},
+      {"max-entry-bytes", std::to_string(c.max_entry_bytes)},
       {"min-free-disk-mb", std::to_string(c.min_free_disk_mb)},
       {"maxclients", std::to_string(c.maxclients)},
       {"timeout", std::to_string(c.timeout_seconds)},

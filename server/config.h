@@ -130,6 +130,14 @@ struct Config {
   // applied since the last one; 0: never automatically (RAFT.COMPACT still works).
   uint64_t snapshot_entries = 10000;
 
+  // request-timeout-ms: a request whose outcome is still unknown after this long (a write
+  // proposed but not applied, a read whose read point is not confirmed) is answered -TIMEOUT.
+  uint32_t request_timeout_ms = 5000;
+
+  // max-entry-bytes: the largest encoded command one write may propose (reliability plan
+  // §4.3); larger ones are refused before proposing. 1024..64 MiB.
+  uint64_t max_entry_bytes = 1572864;
+
   // min-free-disk-mb: writes are refused with -MISCONF while the file system holding `dir` has
   // less free space than this many MiB (never proposed). 0: no check.
   uint64_t min_free_disk_mb = 256;

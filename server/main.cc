@@ -2,6 +2,7 @@
 //
 //   raftkv-server [config-file] [--name value ...]     (docs/configuration.md)
 //   raftkv-server --node-id 1                          (the default local 3-node cluster)
+#include <spdlog/spdlog.h>
 #include <uv.h>
 
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "server/config.h"
+#include "server/log.h"
 #include "server/server.h"
 
 int main(int argc, char** argv) {
@@ -28,48 +30,49 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "\n*** FATAL CONFIG ERROR (raftkv) ***\n%s\n", s.message().c_str());
     return 1;
   }
+  s = server::InitLogging(config);
+  if (!s.ok()) {
+    std::fprintf(stderr, "\n*** FATAL CONFIG ERROR (raftkv) ***\n%s\n", s.message().c_str());
+    return 1;
+  }
+  if (server::IsDevelopmentSecret(config) && config.cluster.size() > 1) {
+    spdlog::warn("cluster-secret is the public development default: set your own");
+  }
   uv_loop_t* loop = uv_default_loop();
   server::Server srv(loop, config);
-  // SIGTERM and SIGINT stop the node cleanly (SIGKILL at any moment is safe by design).
-  struct Signals {
-    server::Server* srv;
-    uv_signal_t term;
-    uv_signal_t intr;
-    void Close() {
-      for (uv_signal_t* h : {&term, &intr}) {
-        if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(h))) {
-          uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
-        }
-      }
-    }
-  } signals{&srv, {}, {}};
-  uv_signal_init(loop, &signals.term);
-  uv_signal_init(loop, &signals.intr);
-  signals.term.data = signals.intr.data = &signals;
+  // SIGTERM and SIGINT stop the node cleanly: a leader hands leadership away first; a second
+  // signal stops at once. (SIGKILL at any moment is safe by design.) The signal handles do not
+  // keep the loop alive: it ends when the server has closed its own handles.
+  uv_signal_t term, intr;
+  for (uv_signal_t* h : {&term, &intr}) {
+    uv_signal_init(loop, h);
+    h->data = &srv;
+    uv_unref(reinterpret_cast<uv_handle_t*>(h));
+  }
   auto on_signal = [](uv_signal_t* h, int signum) {
-    auto* sig = static_cast<Signals*>(h->data);
-    std::fprintf(stderr, "raftkv: signal %d, shutting down\n", signum);
-    sig->srv->Stop();
-    sig->Close();
+    spdlog::info("signal {} received", signum);
+    static_cast<server::Server*>(h->data)->Shutdown();
   };
-  uv_signal_start(&signals.term, on_signal, SIGTERM);
-  uv_signal_start(&signals.intr, on_signal, SIGINT);
+  uv_signal_start(&term, on_signal, SIGTERM);
+  uv_signal_start(&intr, on_signal, SIGINT);
+  auto close_signals = [&] {
+    for (uv_signal_t* h : {&term, &intr}) uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
+  };
   s = srv.Start();
   if (!s.ok()) {
-    std::fprintf(stderr, "raftkv: cannot start node %llu: %s\n",
-                 static_cast<unsigned long long>(config.node_id), s.ToString().c_str());
+    spdlog::critical("cannot start node {}: {}", config.node_id, s.ToString());
     srv.Stop();
-    signals.Close();
+    close_signals();
     uv_run(loop, UV_RUN_DEFAULT);
     return 1;
   }
-  std::fprintf(stderr, "raftkv: node %llu serving clients on %s:%u, data in %s\n",
-               static_cast<unsigned long long>(config.node_id), config.bind.c_str(),
-               static_cast<unsigned>(config.port), config.dir.c_str());
+  spdlog::info("node {} serving clients on {}:{}, peers on port {}, data in {}", config.node_id,
+               config.bind, config.port, config.self().peer_port, config.dir);
   uv_run(loop, UV_RUN_DEFAULT);
-  // Stopped on its own (fail-stop): close the signal handles and let the loop run out.
-  signals.Close();
+  // Stopped (a signal, or fail-stop): close the signal handles and let the loop run out.
+  close_signals();
   uv_run(loop, UV_RUN_DEFAULT);
   if (!srv.fatal().ok()) return 2;
+  spdlog::info("node {} stopped", config.node_id);
   return 0;
 }

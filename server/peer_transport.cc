@@ -103,8 +103,12 @@ const char* FrameName(const protocol::PeerFrame& frame) {
       return "RaftMessage";
     case 3:
       return "SnapshotChunk";
-    default:
+    case 4:
       return "SnapshotAck";
+    case 5:
+      return "ForwardRequest";
+    default:
+      return "ForwardReply";
   }
 }
 
@@ -623,6 +627,12 @@ struct PeerTransport::Rep {
     } else if (auto* ack = std::get_if<protocol::SnapshotAck>(&frame)) {
       from = ack->from;
       to = ack->to;
+    } else if (auto* request = std::get_if<protocol::ForwardRequest>(&frame)) {
+      from = request->from;
+      to = request->to;
+    } else if (auto* reply = std::get_if<protocol::ForwardReply>(&frame)) {
+      from = reply->from;
+      to = reply->to;
     } else {
       Refuse(c, std::string("handshake frame ") + FrameName(frame) + " after the handshake");
       return;
@@ -645,6 +655,10 @@ struct PeerTransport::Rep {
       if (options.on_snapshot_chunk) options.on_snapshot_chunk(std::move(*chunk));
     } else if (auto* ack = std::get_if<protocol::SnapshotAck>(&frame)) {
       if (options.on_snapshot_ack) options.on_snapshot_ack(std::move(*ack));
+    } else if (auto* request = std::get_if<protocol::ForwardRequest>(&frame)) {
+      if (options.on_forward_request) options.on_forward_request(std::move(*request));
+    } else if (auto* reply = std::get_if<protocol::ForwardReply>(&frame)) {
+      if (options.on_forward_reply) options.on_forward_reply(std::move(*reply));
     }
   }
 

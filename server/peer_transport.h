@@ -1,6 +1,7 @@
 // PeerTransport: the TCP transport between raftkv-server processes (DESIGN.md, "peer
-// transport"), on a libuv loop. It carries Raft messages and snapshot chunks as the frames of
-// protocol/peer.h, after a handshake in which each side proves that it holds cluster-secret.
+// transport"), on a libuv loop. It carries Raft messages, snapshot chunks and forwarded client
+// requests as the frames of protocol/peer.h, after a handshake in which each side proves that it
+// holds cluster-secret.
 //
 // Connections. Each node dials every other member for the traffic it sends, and accepts the
 // connections its peers dial for the traffic it receives: one direction per connection, so
@@ -38,13 +39,14 @@
 // (ports are ephemeral and hosts may be names): a node is identified by its proof.
 //
 // Traffic. Send() queues a Raft message on the dialed connection to m.to; SendFrame() queues
-// a snapshot chunk or ack. Each peer's queue (frames waiting plus frames handed to the socket
-// and not yet written) is capped by max_queue_frames and max_queue_bytes: a frame that does
-// not fit is dropped and counted (Raft tolerates loss and resends what matters). Frames sent
-// while the connection is being (re)established wait in the queue; when a dialed connection
-// fails or is lost, everything queued for that peer is dropped and counted, so that a dead
-// peer holds no memory and a revived one gets no stale backlog. Received frames must name
-// the authenticated peer as `from` and this node as `to`; others are dropped and counted.
+// any other frame (a snapshot chunk or ack, a forwarded request or its reply). Each peer's queue
+// (frames waiting plus frames handed to the socket and not yet written) is capped by
+// max_queue_frames and max_queue_bytes: a frame that does not fit is dropped and counted (Raft
+// tolerates loss and resends what matters). Frames sent while the connection is being
+// (re)established wait in the queue; when a dialed connection fails or is lost, everything queued
+// for that peer is dropped and counted, so that a dead peer holds no memory and a revived one gets
+// no stale backlog. Received frames must name the authenticated peer as `from` and this node as
+// `to`; others are dropped and counted.
 //
 // Lifetime. Every libuv handle is closed by Stop(), which the destructor calls. The handles'
 // memory is released by their close callbacks, which touch nothing else: after Stop() (or the
@@ -113,6 +115,9 @@ class PeerTransport : public RaftDriver::Transport {
     // Snapshot frames from an authenticated peer, addressed to this node, as received.
     std::function<void(protocol::SnapshotChunk)> on_snapshot_chunk;
     std::function<void(protocol::SnapshotAck)> on_snapshot_ack;
+    // Forwarded client requests and their replies (follower-mode forward), as received.
+    std::function<void(protocol::ForwardRequest)> on_forward_request;
+    std::function<void(protocol::ForwardReply)> on_forward_reply;
     // The dialed connection to `id` completed its handshake (true) or was lost (false): whether
     // this node can send to `id` right now (for INFO's raft_peer lines).
     std::function<void(uint64_t id, bool connected)> on_peer_state;
@@ -170,7 +175,7 @@ class PeerTransport : public RaftDriver::Transport {
   void Send(const raft::Message& m) override;
 
   // Queues `frame` for node `peer`. Returns whether it was queued.
-  // REQUIRES: `frame` is a PeerRaftMessage, SnapshotChunk or SnapshotAck (checked), and its
+  // REQUIRES: `frame` is not a handshake frame (checked), and its
   // `from` is this node (not checked: the receiver drops it otherwise).
   bool SendFrame(uint64_t peer, const protocol::PeerFrame& frame);
 

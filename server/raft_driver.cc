@@ -44,15 +44,50 @@ void RaftDriver::Fail(const common::Status& s) {
   for (auto& [_, p] : proposals) p.cb(Outcome::kFailed, nullptr);
   auto waiting = std::move(reads_waiting_);
   reads_waiting_.clear();
-  for (auto& [_, cb] : waiting) cb(Outcome::kFailed);
+  for (auto& [_, w] : waiting) w.cb(Outcome::kFailed);
   auto ready = std::move(reads_ready_);
   reads_ready_.clear();
   for (auto& r : ready) r.cb(Outcome::kFailed);
 }
 
+uint64_t RaftDriver::Deadline() const {
+  return request_timeout_ticks_ == 0 ? UINT64_MAX : ticks_ + request_timeout_ticks_;
+}
+
 void RaftDriver::Tick() {
   if (failed()) return;
+  ticks_++;
   node_->Tick();
+  ExpireRequests();
+}
+
+void RaftDriver::ExpireRequests() {
+  // Proposals are keyed by index, which grows with time except after a leader change
+  // truncated the log; one pass over the map is cheap next to a tick.
+  for (auto it = proposals_.begin(); it != proposals_.end();) {
+    if (it->second.deadline > ticks_) {
+      ++it;
+      continue;
+    }
+    ProposeCallback cb = std::move(it->second.cb);
+    it = proposals_.erase(it);
+    cb(Outcome::kUnknown, nullptr);
+  }
+  // Read contexts grow with time: the expired ones come first.
+  while (!reads_waiting_.empty() && reads_waiting_.begin()->second.deadline <= ticks_) {
+    ReadCallback cb = std::move(reads_waiting_.begin()->second.cb);
+    reads_waiting_.erase(reads_waiting_.begin());
+    cb(Outcome::kUnknown);
+  }
+  std::vector<PendingRead> still;
+  for (PendingRead& r : reads_ready_) {
+    if (r.deadline <= ticks_) {
+      r.cb(Outcome::kUnknown);
+    } else {
+      still.push_back(std::move(r));
+    }
+  }
+  reads_ready_ = std::move(still);
 }
 
 void RaftDriver::Step(const raft::Message& m) {
@@ -69,7 +104,8 @@ void RaftDriver::Propose(std::string command, ProposeCallback cb) {
   raft::Term term;
   common::Status s = node_->Propose(std::move(command), &index, &term);
   if (!s.ok()) {
-    cb(Outcome::kNotLeader, nullptr);  // never proposed
+    // Never proposed: another node leads, or a transfer or back-pressure holds proposals.
+    cb(s.code() == common::Status::Code::kBusy ? Outcome::kBusy : Outcome::kNotLeader, nullptr);
     return;
   }
   // An earlier proposal waiting at this index was overwritten: it may or may not have been
@@ -79,7 +115,7 @@ void RaftDriver::Propose(std::string command, ProposeCallback cb) {
     it->second.cb(Outcome::kUnknown, nullptr);
     proposals_.erase(it);
   }
-  proposals_.emplace(index, PendingProposal{term, std::move(cb)});
+  proposals_.emplace(index, PendingProposal{term, Deadline(), std::move(cb)});
 }
 
 void RaftDriver::Read(ReadCallback cb) {
@@ -92,7 +128,7 @@ void RaftDriver::Read(ReadCallback cb) {
     cb(Outcome::kNotLeader);
     return;
   }
-  reads_waiting_.emplace(ctx, std::move(cb));
+  reads_waiting_.emplace(ctx, WaitingRead{Deadline(), std::move(cb)});
 }
 
 void RaftDriver::Send(const raft::Message& m) {
@@ -163,9 +199,9 @@ void RaftDriver::Flush() {
       auto it = reads_waiting_.find(r.ctx);
       if (it == reads_waiting_.end()) continue;
       if (r.ok) {
-        reads_ready_.push_back({r.index, std::move(it->second)});
+        reads_ready_.push_back({r.index, it->second.deadline, std::move(it->second.cb)});
       } else {
-        it->second(Outcome::kNotLeader);
+        it->second.cb(Outcome::kNotLeader);
       }
       reads_waiting_.erase(it);
     }

@@ -7,9 +7,12 @@
 // each message from a peer, Flush() once per loop iteration, and OnStorageNews() when the
 // `wakeup` callback (called on the storage thread) has woken the loop.
 //
-// Outcomes of a proposal follow DESIGN.md's reply table: kNotLeader means never proposed
-// (definite); once proposed, kApplied (with the state machine's results) or kUnknown (the
-// entry at its index turned out to be another one: it may or may not have been applied).
+// Outcomes of a proposal follow DESIGN.md's reply table: kNotLeader and kBusy mean never
+// proposed (definite); once proposed, kApplied (with the state machine's results) or kUnknown
+// (the entry at its index turned out to be another one, or no outcome arrived within the
+// request timeout: it may or may not have been applied). A read that gets no read point
+// within the request timeout ends with kUnknown too. The timeout counts ticks, so it is as
+// deterministic as the rest of the driver.
 //
 // Not yet here: log compaction and snapshot streaming between processes (the core may ask
 // for a snapshot install only after a leader compacted its log, which no driver does yet).
@@ -41,7 +44,7 @@ class RaftDriver {
     virtual void Send(const raft::Message& m) = 0;
   };
 
-  enum class Outcome { kApplied, kNotLeader, kUnknown, kFailed };
+  enum class Outcome { kApplied, kNotLeader, kBusy, kUnknown, kFailed };
   using ProposeCallback = std::function<void(Outcome, const kv::ApplyResult*)>;
   // Called with kApplied once the state machine may serve a linearizable read, or with
   // kNotLeader (this node cannot confirm leadership: retry elsewhere) or kFailed.
@@ -54,6 +57,10 @@ class RaftDriver {
 
   // Loads the persisted state, builds the node and starts the storage thread.
   common::Status Start();
+
+  // Requests still waiting this many ticks after they were made end with kUnknown; 0 (the
+  // default) waits forever.
+  void set_request_timeout_ticks(uint64_t ticks) { request_timeout_ticks_ = ticks; }
 
   void Tick();
   void Step(const raft::Message& m);
@@ -79,10 +86,16 @@ class RaftDriver {
   };
   struct PendingProposal {
     raft::Term term;
+    uint64_t deadline;  // tick
     ProposeCallback cb;
+  };
+  struct WaitingRead {
+    uint64_t deadline;  // tick
+    ReadCallback cb;
   };
   struct PendingRead {
     raft::Index index;
+    uint64_t deadline;  // tick
     ReadCallback cb;
   };
 
@@ -90,6 +103,8 @@ class RaftDriver {
   void Apply(const std::vector<raft::Entry>& entries);
   void AnswerReads();
   void Fail(const common::Status& s);
+  void ExpireRequests();
+  uint64_t Deadline() const;
 
   raft::Config config_;
   kv::NodeStorage* storage_;
@@ -98,12 +113,14 @@ class RaftDriver {
   std::unique_ptr<raft::Node> node_;
   std::unique_ptr<StorageThread> storage_thread_;
 
+  uint64_t ticks_ = 0;
+  uint64_t request_timeout_ticks_ = 0;
   uint64_t next_step_id_ = 0;
   std::vector<PendingStep> steps_;  // submitted, not yet durable, in order
   std::map<raft::Index, PendingProposal> proposals_;
   uint64_t next_read_ctx_ = 0;
-  std::map<uint64_t, ReadCallback> reads_waiting_;  // asked, no read point yet
-  std::vector<PendingRead> reads_ready_;            // read point known, waiting to apply
+  std::map<uint64_t, WaitingRead> reads_waiting_;  // asked, no read point yet
+  std::vector<PendingRead> reads_ready_;           // read point known, waiting to apply
   common::Status failure_;
 
   std::mutex news_mu_;

@@ -1,85 +1,35 @@
 #include "server/server.h"
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
 
+#include "common/check.h"
 #include "protocol/command.h"
+#include "protocol/resp_parser.h"
 #include "protocol/resp_writer.h"
+#include "server/log.h"
 
 namespace server {
 
 namespace {
+
+constexpr std::string_view kTimeout = "TIMEOUT request may or may not have been applied";
+constexpr std::string_view kNoLeader = "CLUSTERDOWN no leader";
 
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
 
-std::string Error(std::string_view text) {
-  std::string out;
-  protocol::RespWriter(&out).Error(text);
-  return out;
-}
-
 std::string WrongArgs(const std::string& name) {
-  return Error("ERR wrong number of arguments for '" + name + "' command");
-}
-
-// Redis's string2ll: what INCRBY and friends accept as an amount.
-bool ParseInt(const std::string& s, int64_t* out) {
-  if (s.empty() || s.size() > 20) return false;
-  size_t i = s[0] == '-' ? 1 : 0;
-  if (i == s.size() || (s[i] == '0' && s.size() > i + 1)) return false;
-  int64_t v = 0;
-  for (; i < s.size(); i++) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    int d = s[i] - '0';
-    if (s[0] == '-') {
-      if (v < (INT64_MIN + d) / 10) return false;
-      v = v * 10 - d;
-    } else {
-      if (v > (INT64_MAX - d) / 10) return false;
-      v = v * 10 + d;
-    }
-  }
-  if (s == "-0") return false;
-  *out = v;
-  return true;
-}
-
-protocol::Op MakeOp(protocol::OpCode code, std::vector<std::string> keys,
-                    std::vector<std::string> values = {}) {
-  protocol::Op op;
-  op.code = code;
-  op.keys = std::move(keys);
-  op.values = std::move(values);
-  return op;
-}
-
-// The reply for one op's result, as Redis gives it for the usual form of the command.
-void WriteResult(const kv::OpResult& r, std::string* out) {
-  protocol::RespWriter w(out);
-  switch (r.kind) {
-    case kv::OpResult::Kind::kOk:
-      w.Ok();
-      break;
-    case kv::OpResult::Kind::kNil:
-      w.NullBulk();
-      break;
-    case kv::OpResult::Kind::kInt:
-      w.Integer(r.integer);
-      break;
-    case kv::OpResult::Kind::kBulk:
-      w.BulkString(r.bulk);
-      break;
-    case kv::OpResult::Kind::kError:
-      w.Error(r.bulk);
-      break;
-  }
+  return ErrorReply("ERR wrong number of arguments for '" + name + "' command");
 }
 
 template <typename T>
@@ -88,9 +38,64 @@ void CloseHandle(T* handle) {
            [](uv_handle_t* h) { delete reinterpret_cast<T*>(h); });
 }
 
+// A connection's MULTI state.
+struct Transaction : Client::Context {
+  bool active = false;
+  bool dirty = false;  // a command failed to queue: EXEC aborts
+  std::vector<std::vector<std::string>> queue;
+  std::vector<Plan> plans;
+};
+
+Transaction* TransactionOf(Client& client) {
+  if (client.context() == nullptr) client.set_context(std::make_unique<Transaction>());
+  return static_cast<Transaction*>(client.context());
+}
+
+// The RESP arrays a follower forwards: one command, or MULTI, the queue, EXEC.
+std::string EncodeCommands(const std::vector<std::vector<std::string>>& commands,
+                           bool transaction) {
+  std::string out;
+  protocol::RespWriter w(&out);
+  if (transaction) w.BulkStringArray({"MULTI"});
+  for (const std::vector<std::string>& args : commands) w.BulkStringArray(args);
+  if (transaction) w.BulkStringArray({"EXEC"});
+  return out;
+}
+
+// A 40-character node name, as Redis Cluster's node ids look.
+std::string ClusterNodeName(uint64_t id) {
+  char buf[41];
+  std::snprintf(buf, sizeof(buf), "%040llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+// kGet ops evaluated on the local state (a read after its read point).
+bool EvaluateReads(kv::StateMachine* sm, const std::vector<protocol::Op>& ops,
+                   std::vector<kv::OpResult>* results, std::string* error) {
+  results->clear();
+  for (const protocol::Op& op : ops) {
+    kv::OpResult& r = results->emplace_back();
+    common::Status s = sm->Get(op.keys[0], &r.bulk);
+    if (s.ok()) {
+      r.kind = kv::OpResult::Kind::kBulk;
+    } else if (s.code() == common::Status::Code::kNotFound) {
+      r.kind = kv::OpResult::Kind::kNil;
+    } else {
+      *error = ErrorReply("ERR storage error: " + s.message());
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
-Server::Server(uv_loop_t* loop, Config config) : loop_(loop), config_(std::move(config)) {}
+Server::Server(uv_loop_t* loop, Config config)
+    : loop_(loop),
+      config_(std::move(config)),
+      cursors_(4096,
+               static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())) {
+}
 
 Server::~Server() = default;
 
@@ -104,11 +109,12 @@ common::Status Server::Start() {
       config_.node_id * 7919 +
       static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   po.on_message = [this](raft::Message m) { driver_->Step(m); };
-  po.on_log = [this](LogLevel level, std::string_view line) {
-    if (level >= config_.loglevel) {
-      std::fprintf(stderr, "peer: %.*s\n", static_cast<int>(line.size()), line.data());
-    }
+  po.on_forward_request = [this](protocol::ForwardRequest q) { OnForwardRequest(std::move(q)); };
+  po.on_forward_reply = [this](protocol::ForwardReply r) { OnForwardReply(std::move(r)); };
+  po.on_log = [](LogLevel level, std::string_view line) {
+    spdlog::log(SpdlogLevel(level), "peer: {}", line);
   };
+  max_forward_reply_bytes_ = po.max_frame_bytes - 4096;
   transport_ = std::make_unique<PeerTransport>(loop_, po);
 
   raft::Config rc;
@@ -118,6 +124,7 @@ common::Status Server::Start() {
   rc.election_ticks =
       static_cast<int>(std::max<uint32_t>(2, config_.election_timeout_ms / config_.heartbeat_ms));
   rc.seed = po.jitter_seed ^ 0x5bd1e995u;
+  election_ticks_ = static_cast<uint64_t>(rc.election_ticks);
   storage_news_ = new uv_async_t;
   storage_news_->data = this;
   uv_async_init(loop_, storage_news_, [](uv_async_t* h) {
@@ -128,17 +135,30 @@ common::Status Server::Start() {
   uv_async_t* news = storage_news_;
   driver_ = std::make_unique<RaftDriver>(rc, storage_.get(), transport_.get(),
                                          [news] { uv_async_send(news); });
+  request_timeout_ticks_ =
+      (config_.request_timeout_ms + config_.heartbeat_ms - 1) / config_.heartbeat_ms;
+  driver_->set_request_timeout_ticks(request_timeout_ticks_);
   s = driver_->Start();
   if (!s.ok()) return s;
   s = transport_->Start();
   if (!s.ok()) return s;
 
+  // This process's exactly-once session for the writes it forwards: random, so that a restart
+  // never reuses the sequence numbers of an earlier run.
+  while (forward_session_ == 0) {
+    CHECK(RAND_bytes(reinterpret_cast<unsigned char*>(&forward_session_),
+                     sizeof(forward_session_)) == 1)
+        << "RAND_bytes failed";
+  }
+  start_time_ms_ = uv_now(loop_);
+  CheckDisk();
+
   tick_ = new uv_timer_t;
   tick_->data = this;
   uv_timer_init(loop_, tick_);
   uv_timer_start(
-      tick_, [](uv_timer_t* h) { static_cast<Server*>(h->data)->driver_->Tick(); },
-      config_.heartbeat_ms, config_.heartbeat_ms);
+      tick_, [](uv_timer_t* h) { static_cast<Server*>(h->data)->OnTick(); }, config_.heartbeat_ms,
+      config_.heartbeat_ms);
   // Once per loop iteration, before it sleeps: everything the requests of this iteration
   // proposed goes out as one Ready (one fsync for all of them).
   flush_ = new uv_prepare_t;
@@ -160,6 +180,41 @@ common::Status Server::Start() {
   return listener_->Start();
 }
 
+void Server::Shutdown() {
+  if (stopped_) return;
+  if (shutting_down_) {  // asked twice: stop now
+    Stop();
+    return;
+  }
+  shutting_down_ = true;
+  raft::Node& n = driver_->node();
+  if (n.role() != raft::Role::kLeader || config_.cluster.size() == 1) {
+    spdlog::info("shutting down");
+    Stop();
+    return;
+  }
+  // Hand leadership to the connected follower with the longest log, so that clients see a
+  // new leader at once instead of after an election timeout.
+  uint64_t best = 0;
+  raft::Index best_match = 0;
+  for (const ClusterMember& m : config_.cluster) {
+    const raft::Progress* pr = n.progress(m.id);
+    if (m.id == config_.node_id || pr == nullptr || !transport_->connected(m.id)) continue;
+    if (best == 0 || pr->match > best_match) {
+      best = m.id;
+      best_match = pr->match;
+    }
+  }
+  if (best == 0 || !n.TransferLeadership(best).ok()) {
+    spdlog::info("shutting down (no follower to hand leadership to)");
+    Stop();
+    return;
+  }
+  spdlog::info("shutting down: handing leadership to node {} first", best);
+  shutdown_deadline_ = ticks_ + 2 * election_ticks_;
+  driver_->Flush();
+}
+
 void Server::Stop() {
   if (stopped_) return;
   stopped_ = true;
@@ -176,105 +231,535 @@ void Server::Stop() {
 void Server::CheckFatal() {
   if (driver_ && driver_->failed() && fatal_.ok()) {
     fatal_ = driver_->failure();
-    std::fprintf(stderr, "raftkv: stopping: %s\n", fatal_.ToString().c_str());
+    spdlog::critical("stopping: {}", fatal_.ToString());
     Stop();
     uv_stop(loop_);  // main closes what else it has open and exits non-zero
   }
 }
 
-std::string Server::RedirectReply() {
+void Server::CheckDisk() {
+  if (config_.min_free_disk_mb == 0) return;
+  struct statvfs st;
+  if (statvfs(config_.dir.c_str(), &st) != 0) return;
+  disk_free_mb_ = static_cast<uint64_t>(st.f_bavail) * st.f_frsize / (1024 * 1024);
+  bool low = disk_free_mb_ < config_.min_free_disk_mb;
+  if (low != disk_low_) {
+    if (low) {
+      spdlog::warn("refusing writes: {} MiB free in {}, below min-free-disk-mb {}", disk_free_mb_,
+                   config_.dir, config_.min_free_disk_mb);
+    } else {
+      spdlog::info("accepting writes again: {} MiB free in {}", disk_free_mb_, config_.dir);
+    }
+  }
+  disk_low_ = low;
+}
+
+void Server::OnTick() {
+  ticks_++;
+  driver_->Tick();
+  // Forwarded requests the leader never answered (lost with a connection, or a leader that
+  // stopped answering): the outcome is unknown.
+  for (auto it = forwards_.begin(); it != forwards_.end();) {
+    if (it->second.deadline > ticks_) {
+      ++it;
+      continue;
+    }
+    timeouts_++;
+    it->second.reply.Send(ErrorReply(kTimeout));
+    it = forwards_.erase(it);
+  }
+  CheckTransfers();
+  if (ticks_ % std::max<uint64_t>(1, 1000 / config_.heartbeat_ms) == 0) CheckDisk();
+  if (shutting_down_ &&
+      (driver_->node().role() != raft::Role::kLeader || ticks_ >= shutdown_deadline_)) {
+    spdlog::info("leadership is with node {}; stopping", driver_->node().leader());
+    Stop();
+  }
+  CheckFatal();
+}
+
+std::string Server::RedirectReply(uint16_t slot) {
   raft::NodeId leader = driver_->node().leader();
   for (const ClusterMember& m : config_.cluster) {
     if (m.id == leader && leader != config_.node_id) {
-      return Error("MOVED 0 " + m.host + ":" + std::to_string(m.client_port));
+      return ErrorReply("MOVED " + std::to_string(slot) + " " + m.host + ":" +
+                        std::to_string(m.client_port));
     }
   }
-  return Error("CLUSTERDOWN no leader");
+  return ErrorReply(kNoLeader);
 }
 
-bool Server::RedirectIfFollower(Client& client) {
-  if (driver_->node().role() == raft::Role::kLeader) return false;
-  client.Reply(RedirectReply());
-  return true;
-}
+// ---------------------------------------------------------------- data commands
 
-void Server::Propose(Client& client, protocol::Command cmd,
-                     std::function<void(const kv::ApplyResult&, std::string*)> format) {
-  if (RedirectIfFollower(client)) return;
-  DeferredReply reply = client.Defer();
-  std::string redirect = RedirectReply();
-  driver_->Propose(protocol::EncodeCommand(cmd),
-                   [reply, format, redirect](RaftDriver::Outcome o, const kv::ApplyResult* r) {
-                     std::string out;
-                     switch (o) {
-                       case RaftDriver::Outcome::kApplied:
-                         format(*r, &out);
-                         break;
-                       case RaftDriver::Outcome::kNotLeader:
-                         out = redirect;  // never proposed
-                         break;
-                       case RaftDriver::Outcome::kUnknown:
-                       case RaftDriver::Outcome::kFailed:
-                         out = Error("TIMEOUT request may or may not have been applied");
-                         break;
-                     }
-                     reply.Send(std::move(out));
-                   });
-}
-
-void Server::ReadThen(Client& client, std::function<void(std::string*)> answer) {
-  if (RedirectIfFollower(client)) return;
-  DeferredReply reply = client.Defer();
-  std::string redirect = RedirectReply();
-  driver_->Read([reply, answer, redirect](RaftDriver::Outcome o) {
-    std::string out;
-    if (o == RaftDriver::Outcome::kApplied) {
-      answer(&out);
-    } else if (o == RaftDriver::Outcome::kNotLeader) {
-      out = redirect;
-    } else {
-      out = Error("CLUSTERDOWN the node is stopping");
-    }
-    reply.Send(std::move(out));
-  });
-}
-
-std::string Server::Info() {
+void Server::Dispatch(Client& client, std::vector<Plan> plans,
+                      std::vector<std::vector<std::string>> commands, bool transaction) {
+  const uint16_t slot = plans.empty() ? 0 : plans[0].slot;
+  const bool write = transaction || plans[0].kind == Plan::Kind::kWrite;
   raft::Node& n = driver_->node();
-  std::string s = "# Server\r\nredis_version:7.0.0\r\nraftkv_version:0.1.0\r\nprocess_id:" +
-                  std::to_string(uv_os_getpid()) + "\r\ntcp_port:" + std::to_string(config_.port) +
-                  "\r\n\r\n# Raft\r\n";
-  s += "raft_node_id:" + std::to_string(config_.node_id) + "\r\n";
-  s += std::string("raft_role:") + raft::RoleName(n.role()) + "\r\n";
-  s += "raft_term:" + std::to_string(n.term()) + "\r\n";
-  s += "raft_leader_id:" + std::to_string(n.leader()) + "\r\n";
-  std::string leader_addr;
-  for (const ClusterMember& m : config_.cluster) {
-    if (m.id == n.leader()) leader_addr = m.host + ":" + std::to_string(m.client_port);
+  if (n.role() == raft::Role::kLeader) {
+    DeferredReply reply = client.Defer();
+    auto sink = [reply](std::string out) { reply.Send(std::move(out)); };
+    // Leadership lost before anything was proposed: try the new leader, or redirect.
+    auto not_leader = [this, reply, slot, write, transaction, commands = std::move(commands)]() {
+      if (config_.follower_mode == FollowerMode::kForward) {
+        ForwardToLeader(reply, EncodeCommands(commands, transaction), write, 1);
+      } else {
+        reply.Send(RedirectReply(slot));
+      }
+    };
+    RunOnLeader(std::move(plans), transaction, 0, 0, std::move(sink), std::move(not_leader));
+    return;
   }
-  s += "raft_leader_addr:" + leader_addr + "\r\n";
-  s += "raft_commit_index:" + std::to_string(n.log().committed()) + "\r\n";
-  s += "raft_applied_index:" + std::to_string(storage_->state()->applied_index()) + "\r\n";
-  s += "raft_last_index:" + std::to_string(n.log().last_index()) + "\r\n";
-  s += "raft_snapshot_index:" + std::to_string(n.log().snapshot().index) + "\r\n";
-  for (const ClusterMember& m : config_.cluster) {
-    if (m.id == config_.node_id) continue;
-    const raft::Progress* pr = n.progress(m.id);
-    s += "raft_peer" + std::to_string(m.id) + ":id=" + std::to_string(m.id) + ",addr=" + m.host +
-         ":" + std::to_string(m.client_port) +
-         ",state=" + (transport_->connected(m.id) ? "connected" : "disconnected");
-    if (pr != nullptr) {
-      s += ",match=" + std::to_string(pr->match) + ",next=" + std::to_string(pr->next) +
-           ",lag_entries=" + std::to_string(n.log().last_index() - pr->match);
+  if (config_.follower_mode == FollowerMode::kMoved || n.leader() == raft::kNoNode) {
+    client.Reply(RedirectReply(slot));
+    return;
+  }
+  ForwardToLeader(client.Defer(), EncodeCommands(commands, transaction), write, 0);
+}
+
+void Server::RunOnLeader(std::vector<Plan> plans, bool transaction, uint64_t session, uint64_t seq,
+                         Sink sink, std::function<void()> not_leader) {
+  if (driver_->node().role() != raft::Role::kLeader) return not_leader();
+  kv::StateMachine* sm = storage_->state();
+
+  auto read_then = [this, sink, not_leader](std::function<void(std::string*)> answer) {
+    driver_->Read([this, sink, not_leader, answer](RaftDriver::Outcome o) {
+      switch (o) {
+        case RaftDriver::Outcome::kApplied: {
+          std::string out;
+          answer(&out);
+          return sink(std::move(out));
+        }
+        case RaftDriver::Outcome::kNotLeader:
+          return not_leader();
+        case RaftDriver::Outcome::kUnknown:
+          timeouts_++;
+          return sink(ErrorReply(kTimeout));
+        case RaftDriver::Outcome::kBusy:
+        case RaftDriver::Outcome::kFailed:
+          return sink(ErrorReply("CLUSTERDOWN the node is stopping"));
+      }
+    });
+  };
+
+  if (!transaction) {
+    Plan& p = plans[0];
+    switch (p.kind) {
+      case Plan::Kind::kError:
+        return sink(p.error);
+      case Plan::Kind::kRead:
+        return read_then(
+            [sm, ops = std::move(p.ops), format = std::move(p.format)](std::string* out) {
+              std::vector<kv::OpResult> results;
+              if (EvaluateReads(sm, ops, &results, out)) format(results, out);
+            });
+      case Plan::Kind::kKeyspace:
+        return read_then(
+            [this, sm, fn = std::move(p.keyspace)](std::string* out) { fn(*sm, cursors_, out); });
+      case Plan::Kind::kTransfer:
+        return StartTransfer(p.transfer_target, std::move(sink));
+      case Plan::Kind::kWrite:
+        break;
     }
-    s += "\r\n";
   }
-  StorageThread::Stats st = driver_->storage_stats();
-  s += "\r\n# Persistence\r\nfsyncs:" + std::to_string(st.syncs) +
-       "\r\nfsync_avg_us:" + std::to_string(st.syncs ? st.sync_micros_total / st.syncs : 0) +
-       "\r\nfsync_max_us:" + std::to_string(st.sync_micros_max) + "\r\n";
+
+  // A write, or a MULTI queue: one log entry. The queue's reply is an array of each command's
+  // reply, built from its share of the results.
+  protocol::Command cmd;
+  cmd.session = session;
+  cmd.seq = seq;
+  std::vector<std::pair<size_t, std::function<void(std::span<const kv::OpResult>, std::string*)>>>
+      parts;
+  for (Plan& p : plans) {
+    parts.emplace_back(p.ops.size(), std::move(p.format));
+    for (protocol::Op& op : p.ops) cmd.ops.push_back(std::move(op));
+  }
+  if (disk_low_) {
+    return sink(ErrorReply("MISCONF not enough free disk space to accept writes: " +
+                           std::to_string(disk_free_mb_) + " MiB free in " + config_.dir +
+                           ", min-free-disk-mb is " + std::to_string(config_.min_free_disk_mb)));
+  }
+  std::string data = protocol::EncodeCommand(cmd);
+  if (data.size() > config_.max_entry_bytes) {
+    return sink(ErrorReply("ERR value too large for replicated log (max " +
+                           std::to_string(config_.max_entry_bytes) + " bytes)"));
+  }
+  const size_t total_ops = cmd.ops.size();
+  driver_->Propose(
+      std::move(data), [this, sink, not_leader, transaction, total_ops, parts = std::move(parts)](
+                           RaftDriver::Outcome o, const kv::ApplyResult* r) {
+        switch (o) {
+          case RaftDriver::Outcome::kApplied: {
+            std::string out;
+            if (r->results.size() != total_ops) {
+              // Only a repeat of an older request of the session gets fewer results: its error.
+              if (!r->results.empty()) {
+                protocol::RespWriter(&out).Error(r->results[0].bulk);
+              } else {
+                out = ErrorReply("ERR the request was applied but its results are gone");
+              }
+              return sink(std::move(out));
+            }
+            std::span<const kv::OpResult> all(r->results);
+            if (transaction) protocol::RespWriter(&out).ArrayHeader(parts.size());
+            size_t offset = 0;
+            for (const auto& [count, format] : parts) {
+              format(all.subspan(offset, count), &out);
+              offset += count;
+            }
+            return sink(std::move(out));
+          }
+          case RaftDriver::Outcome::kNotLeader:
+            return not_leader();
+          case RaftDriver::Outcome::kBusy:
+            return sink(ErrorReply(
+                "TRYAGAIN the leader is handing over leadership or has too much uncommitted data"));
+          case RaftDriver::Outcome::kUnknown:
+          case RaftDriver::Outcome::kFailed:
+            timeouts_++;
+            return sink(ErrorReply(kTimeout));
+        }
+      });
+}
+
+void Server::ForwardToLeader(DeferredReply reply, std::string commands, bool write, int attempts) {
+  raft::NodeId leader = driver_->node().leader();
+  if (leader == raft::kNoNode || leader == config_.node_id) {
+    reply.Send(ErrorReply(kNoLeader));
+    return;
+  }
+  protocol::ForwardRequest q;
+  q.from = config_.node_id;
+  q.to = leader;
+  q.id = ++next_forward_id_;
+  if (write) {
+    q.session = forward_session_;
+    q.seq = ++forward_seq_;
+  }
+  q.commands = std::move(commands);
+  if (!transport_->SendFrame(leader, q)) {
+    // Not queued, so never delivered: a definite failure.
+    reply.Send(ErrorReply("TRYAGAIN the link to the leader is congested"));
+    return;
+  }
+  forwarded_requests_++;
+  forwards_.emplace(
+      q.id, Forward{std::move(reply), leader, ticks_ + request_timeout_ticks_ + 2 * election_ticks_,
+                    std::move(q.commands), write, attempts});
+}
+
+void Server::OnForwardReply(protocol::ForwardReply r) {
+  auto it = forwards_.find(r.id);
+  if (it == forwards_.end() || it->second.leader != r.from) return;  // answered already
+  Forward f = std::move(it->second);
+  forwards_.erase(it);
+  if (!r.not_leader) {
+    f.reply.Send(std::move(r.reply));
+    return;
+  }
+  // Nothing was proposed: ask the leader this node knows now, a bounded number of times.
+  if (f.attempts < 2 && driver_->node().leader() != r.from) {
+    ForwardToLeader(std::move(f.reply), std::move(f.commands), f.write, f.attempts + 1);
+  } else {
+    f.reply.Send(ErrorReply(kNoLeader));
+  }
+}
+
+void Server::OnForwardRequest(protocol::ForwardRequest q) {
+  const uint64_t from = q.from;
+  const uint64_t id = q.id;
+  auto reply = [this, from, id](bool not_leader, std::string out) {
+    if (out.size() > max_forward_reply_bytes_) {
+      out = ErrorReply("ERR reply of " + std::to_string(out.size()) +
+                       " bytes is too large to forward; send the command to the leader");
+    }
+    protocol::ForwardReply r;
+    r.from = config_.node_id;
+    r.to = from;
+    r.id = id;
+    r.not_leader = not_leader;
+    r.reply = std::move(out);
+    transport_->SendFrame(from, r);
+  };
+  if (driver_->node().role() != raft::Role::kLeader) return reply(true, "");
+  forwarded_served_++;
+  protocol::RespParser parser(protocol::RespParser::Limits(), true);
+  parser.Feed(q.commands);
+  std::vector<std::vector<std::string>> commands;
+  protocol::Request request;
+  protocol::RespParser::Result result;
+  while ((result = parser.Next(&request)) == protocol::RespParser::Result::kRequest) {
+    commands.push_back(std::move(request.args));
+  }
+  if (result == protocol::RespParser::Result::kError || parser.pending_bytes() != 0 ||
+      commands.empty()) {
+    return reply(false, ErrorReply("ERR malformed forwarded request"));
+  }
+  bool transaction = Lower(commands[0][0]) == "multi";
+  if (transaction) {
+    if (commands.size() < 3 || Lower(commands.back()[0]) != "exec") {
+      return reply(false, ErrorReply("ERR malformed forwarded transaction"));
+    }
+    commands.pop_back();
+    commands.erase(commands.begin());
+  } else if (commands.size() != 1) {
+    return reply(false, ErrorReply("ERR malformed forwarded request"));
+  }
+  std::vector<Plan> plans;
+  for (const std::vector<std::string>& args : commands) {
+    if (!IsDataCommand(Lower(args[0]))) {
+      return reply(false, ErrorReply("ERR '" + args[0] + "' cannot be forwarded"));
+    }
+    plans.push_back(PlanCommand(args));
+    Plan& p = plans.back();
+    if (transaction && p.kind != Plan::Kind::kRead && p.kind != Plan::Kind::kWrite) {
+      return reply(false,
+                   ErrorReply("EXECABORT Transaction discarded because of previous errors."));
+    }
+  }
+  RunOnLeader(
+      std::move(plans), transaction, q.session, q.seq,
+      [reply](std::string out) { reply(false, std::move(out)); }, [reply] { reply(true, ""); });
+}
+
+// ---------------------------------------------------------------- leadership transfer
+
+void Server::StartTransfer(uint64_t target, Sink sink) {
+  bool member = std::any_of(config_.cluster.begin(), config_.cluster.end(),
+                            [target](const ClusterMember& m) { return m.id == target; });
+  if (!member) return sink(ErrorReply("ERR unknown node id " + std::to_string(target)));
+  if (target == config_.node_id) {
+    std::string out;
+    protocol::RespWriter(&out).Ok();
+    return sink(std::move(out));
+  }
+  common::Status s = driver_->node().TransferLeadership(target);
+  if (!s.ok()) return sink(ErrorReply("ERR " + s.message()));
+  spdlog::info("handing leadership to node {}", target);
+  transfers_.push_back({target, ticks_ + 2 * election_ticks_, std::move(sink)});
+}
+
+void Server::CheckTransfers() {
+  std::vector<Transfer> still;
+  for (Transfer& t : transfers_) {
+    raft::NodeId leader = driver_->node().leader();
+    if (leader == t.target) {
+      std::string out;
+      protocol::RespWriter(&out).Ok();
+      t.sink(std::move(out));
+    } else if (ticks_ >= t.deadline) {
+      t.sink(ErrorReply("ERR leadership transfer to node " + std::to_string(t.target) +
+                        " did not complete; the leader is node " + std::to_string(leader)));
+    } else {
+      still.push_back(std::move(t));
+    }
+  }
+  transfers_ = std::move(still);
+}
+
+// ---------------------------------------------------------------- node commands
+
+std::string Server::ClusterReply(const std::vector<std::string>& args) {
+  std::string out;
+  protocol::RespWriter w(&out);
+  std::string sub = args.size() >= 2 ? Lower(args[1]) : "";
+  raft::NodeId leader = driver_->node().leader();
+  const ClusterMember* lead = nullptr;
+  for (const ClusterMember& m : config_.cluster) {
+    if (m.id == leader) lead = &m;
+  }
+  auto node_fields = [&w](const ClusterMember& m, bool is_leader) {
+    w.ArrayHeader(14);
+    w.BulkString("id");
+    w.BulkString(ClusterNodeName(m.id));
+    w.BulkString("port");
+    w.Integer(m.client_port);
+    w.BulkString("ip");
+    w.BulkString(m.host);
+    w.BulkString("endpoint");
+    w.BulkString(m.host);
+    w.BulkString("role");
+    w.BulkString(is_leader ? "master" : "replica");
+    w.BulkString("replication-offset");
+    w.Integer(0);
+    w.BulkString("health");
+    w.BulkString("online");
+  };
+  if (sub == "slots" && args.size() == 2) {
+    if (lead == nullptr) return ErrorReply(kNoLeader);
+    w.ArrayHeader(1);
+    w.ArrayHeader(2 + config_.cluster.size());
+    w.Integer(0);
+    w.Integer(16383);
+    auto node = [&w](const ClusterMember& m) {
+      w.ArrayHeader(3);
+      w.BulkString(m.host);
+      w.Integer(m.client_port);
+      w.BulkString(ClusterNodeName(m.id));
+    };
+    node(*lead);
+    for (const ClusterMember& m : config_.cluster) {
+      if (&m != lead) node(m);
+    }
+    return out;
+  }
+  if (sub == "shards" && args.size() == 2) {
+    if (lead == nullptr) return ErrorReply(kNoLeader);
+    w.ArrayHeader(1);
+    w.ArrayHeader(4);
+    w.BulkString("slots");
+    w.ArrayHeader(2);
+    w.Integer(0);
+    w.Integer(16383);
+    w.BulkString("nodes");
+    w.ArrayHeader(config_.cluster.size());
+    node_fields(*lead, true);
+    for (const ClusterMember& m : config_.cluster) {
+      if (&m != lead) node_fields(m, false);
+    }
+    return out;
+  }
+  if (sub == "nodes" && args.size() == 2) {
+    std::string text;
+    for (const ClusterMember& m : config_.cluster) {
+      bool is_leader = m.id == leader;
+      std::string flags = m.id == config_.node_id ? "myself," : "";
+      flags += is_leader ? "master" : "slave";
+      text += ClusterNodeName(m.id) + " " + m.host + ":" + std::to_string(m.client_port) + "@" +
+              std::to_string(m.peer_port) + " " + flags + " " +
+              (is_leader || lead == nullptr ? "-" : ClusterNodeName(lead->id)) + " 0 0 " +
+              std::to_string(driver_->node().term()) + " connected" +
+              (is_leader ? " 0-16383" : "") + "\n";
+    }
+    w.BulkString(text);
+    return out;
+  }
+  if (sub == "info" && args.size() == 2) {
+    std::string text =
+        std::string("cluster_enabled:1\r\ncluster_state:") + (lead ? "ok" : "fail") +
+        "\r\ncluster_slots_assigned:16384\r\ncluster_slots_ok:" + (lead ? "16384" : "0") +
+        "\r\ncluster_known_nodes:" + std::to_string(config_.cluster.size()) +
+        "\r\ncluster_size:1\r\ncluster_current_epoch:" + std::to_string(driver_->node().term()) +
+        "\r\n";
+    w.BulkString(text);
+    return out;
+  }
+  if (sub == "myid" && args.size() == 2) {
+    w.BulkString(ClusterNodeName(config_.node_id));
+    return out;
+  }
+  if (sub == "keyslot" && args.size() == 3) {
+    w.Integer(KeyHashSlot(args[2]));
+    return out;
+  }
+  return ErrorReply("ERR unknown subcommand or wrong number of arguments for 'cluster|" +
+                    (args.size() >= 2 ? args[1] : std::string()) + "'");
+}
+
+std::string Server::Info(const std::vector<std::string>& sections) {
+  std::vector<std::string> want;
+  for (size_t i = 1; i < sections.size(); i++) want.push_back(Lower(sections[i]));
+  auto wanted = [&want](std::string_view name) {
+    if (want.empty()) return true;
+    for (const std::string& s : want) {
+      if (s == name || s == "all" || s == "everything" || s == "default") return true;
+    }
+    return false;
+  };
+  raft::Node& n = driver_->node();
+  std::string s;
+  auto line = [&s](std::string_view key, const std::string& value) {
+    s.append(key).append(":").append(value).append("\r\n");
+  };
+  auto num = [](uint64_t v) { return std::to_string(v); };
+  auto section = [&s](std::string_view title) {
+    if (!s.empty()) s += "\r\n";
+    s.append("# ").append(title).append("\r\n");
+  };
+  if (wanted("server")) {
+    uint64_t uptime = (uv_now(loop_) - start_time_ms_) / 1000;
+    section("Server");
+    line("redis_version", "7.0.0");
+    line("raftkv_version", "0.1.0");
+    line("redis_mode", "standalone");
+    line("arch_bits", num(sizeof(void*) * 8));
+    line("process_id", num(uv_os_getpid()));
+    line("tcp_port", num(config_.port));
+    line("uptime_in_seconds", num(uptime));
+    line("uptime_in_days", num(uptime / 86400));
+    line("executable_dir", config_.dir);
+  }
+  ClientListener::Stats cs = listener_->stats();
+  if (wanted("clients")) {
+    section("Clients");
+    line("connected_clients", num(cs.connected_clients));
+    line("maxclients", num(config_.maxclients));
+    line("blocked_clients", "0");
+  }
+  if (wanted("persistence")) {
+    StorageThread::Stats st = driver_->storage_stats();
+    section("Persistence");
+    line("loading", "0");
+    line("fsyncs", num(st.syncs));
+    line("fsync_avg_us", num(st.syncs ? st.sync_micros_total / st.syncs : 0));
+    line("fsync_max_us", num(st.sync_micros_max));
+    line("disk_free_mb", num(disk_free_mb_));
+    line("min_free_disk_mb", num(config_.min_free_disk_mb));
+    line("writes_refused_low_disk", disk_low_ ? "1" : "0");
+  }
+  if (wanted("stats")) {
+    section("Stats");
+    line("total_connections_received", num(cs.total_connections_received));
+    line("total_commands_processed", num(cs.total_commands_processed));
+    line("rejected_connections", num(cs.rejected_connections));
+    line("total_net_input_bytes", num(cs.total_net_input_bytes));
+    line("total_net_output_bytes", num(cs.total_net_output_bytes));
+    line("client_query_buffer_limit_disconnections",
+         num(cs.client_query_buffer_limit_disconnections));
+    line("client_output_buffer_limit_disconnections",
+         num(cs.client_output_buffer_limit_disconnections));
+    line("forwarded_requests", num(forwarded_requests_));
+    line("forwarded_requests_served", num(forwarded_served_));
+    line("forwards_waiting", num(forwards_.size()));
+    line("request_timeouts", num(timeouts_));
+  }
+  if (wanted("raft")) {
+    section("Raft");
+    line("raft_node_id", num(config_.node_id));
+    line("raft_role", raft::RoleName(n.role()));
+    line("raft_term", num(n.term()));
+    line("raft_leader_id", num(n.leader()));
+    std::string leader_addr;
+    for (const ClusterMember& m : config_.cluster) {
+      if (m.id == n.leader()) leader_addr = m.host + ":" + std::to_string(m.client_port);
+    }
+    line("raft_leader_addr", leader_addr);
+    line("raft_commit_index", num(n.log().committed()));
+    line("raft_applied_index", num(storage_->state()->applied_index()));
+    line("raft_last_index", num(n.log().last_index()));
+    line("raft_snapshot_index", num(n.log().snapshot().index));
+    line("raft_follower_mode", std::string(FollowerModeName(config_.follower_mode)));
+    for (const ClusterMember& m : config_.cluster) {
+      if (m.id == config_.node_id) continue;
+      const raft::Progress* pr = n.progress(m.id);
+      std::string v = "id=" + num(m.id) + ",addr=" + m.host + ":" + num(m.client_port) +
+                      ",state=" + (transport_->connected(m.id) ? "connected" : "disconnected");
+      if (pr != nullptr) {
+        v += ",match=" + num(pr->match) + ",next=" + num(pr->next) +
+             ",lag_entries=" + num(n.log().last_index() - pr->match);
+      }
+      line("raft_peer" + num(m.id), v);
+    }
+  }
+  if (wanted("keyspace")) {
+    section("Keyspace");
+    uint64_t keys = storage_->state()->key_count();
+    if (keys > 0) line("db0", "keys=" + num(keys) + ",expires=0,avg_ttl=0");
+  }
   return s;
 }
+
+// ---------------------------------------------------------------- requests
 
 void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
   if (args.empty()) return;
@@ -284,9 +769,78 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
   size_t argc = args.size();
 
   if (!client.authenticated() && name != "auth" && name != "hello" && name != "quit") {
-    client.Reply(Error("NOAUTH Authentication required."));
+    client.Reply(ErrorReply("NOAUTH Authentication required."));
     return;
   }
+
+  // ---- MULTI / EXEC ----
+  Transaction* txn = client.context() ? static_cast<Transaction*>(client.context()) : nullptr;
+  bool in_multi = txn != nullptr && txn->active;
+  if (in_multi && name != "exec" && name != "discard" && name != "multi" && name != "watch" &&
+      name != "quit") {
+    if (!IsDataCommand(name)) {
+      txn->dirty = true;
+      return client.Reply(ErrorReply("ERR '" + name + "' is not supported inside MULTI"));
+    }
+    Plan p = PlanCommand(args);
+    if (p.kind == Plan::Kind::kError) {
+      txn->dirty = true;
+      return client.Reply(p.error);
+    }
+    if (p.kind != Plan::Kind::kRead && p.kind != Plan::Kind::kWrite) {
+      txn->dirty = true;
+      return client.Reply(ErrorReply("ERR '" + name + "' is not supported inside MULTI"));
+    }
+    txn->queue.push_back(std::move(args));
+    txn->plans.push_back(std::move(p));
+    w.Queued();
+    return client.Reply(out);
+  }
+  if (name == "multi") {
+    if (argc != 1) return client.Reply(WrongArgs(name));
+    if (in_multi) return client.Reply(ErrorReply("ERR MULTI calls can not be nested"));
+    txn = TransactionOf(client);
+    txn->active = true;
+    txn->dirty = false;
+    w.Ok();
+    return client.Reply(out);
+  }
+  if (name == "exec" || name == "discard") {
+    if (argc != 1) return client.Reply(WrongArgs(name));
+    if (!in_multi) {
+      return client.Reply(
+          ErrorReply(name == "exec" ? "ERR EXEC without MULTI" : "ERR DISCARD without MULTI"));
+    }
+    std::vector<std::vector<std::string>> queue = std::move(txn->queue);
+    std::vector<Plan> plans = std::move(txn->plans);
+    bool dirty = txn->dirty;
+    *txn = Transaction();
+    if (name == "discard") {
+      w.Ok();
+      return client.Reply(out);
+    }
+    if (dirty) {
+      return client.Reply(
+          ErrorReply("EXECABORT Transaction discarded because of previous errors."));
+    }
+    if (queue.empty()) {
+      w.ArrayHeader(0);
+      return client.Reply(out);
+    }
+    return Dispatch(client, std::move(plans), std::move(queue), true);
+  }
+  if (name == "watch" || name == "unwatch") {
+    if (name == "unwatch") {  // nothing is ever watched
+      w.Ok();
+      return client.Reply(out);
+    }
+    if (argc < 2) return client.Reply(WrongArgs(name));
+    if (in_multi) return client.Reply(ErrorReply("ERR WATCH inside MULTI is not allowed"));
+    return client.Reply(ErrorReply(
+        "ERR WATCH is not supported: use MULTI/EXEC, which applies as one atomic log entry"));
+  }
+
+  // ---- Connection and node commands ----
   if (name == "ping") {
     if (argc > 2) return client.Reply(WrongArgs(name));
     if (argc == 2) {
@@ -308,54 +862,55 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
   }
   if (name == "select") {
     if (argc != 2) return client.Reply(WrongArgs(name));
-    if (args[1] != "0") return client.Reply(Error("ERR DB index is out of range"));
+    if (args[1] != "0") return client.Reply(ErrorReply("ERR DB index is out of range"));
     w.Ok();
     return client.Reply(out);
   }
-  if (name == "auth") {
-    if (argc != 2 && argc != 3) return client.Reply(WrongArgs(name));
-    if (config_.requirepass.empty()) {
-      return client.Reply(
-          Error("ERR AUTH <password> called without any password configured for the default user. "
-                "Are you sure your configuration is correct?"));
+  if (name == "auth" || name == "hello") {
+    auto password_ok = [this](const std::string& user, const std::string& pass) {
+      return !config_.requirepass.empty() && user == "default" &&
+             pass.size() == config_.requirepass.size() &&
+             CRYPTO_memcmp(pass.data(), config_.requirepass.data(), pass.size()) == 0;
+    };
+    if (name == "auth") {
+      if (argc != 2 && argc != 3) return client.Reply(WrongArgs(name));
+      if (config_.requirepass.empty()) {
+        return client.Reply(ErrorReply(
+            "ERR AUTH <password> called without any password configured for the default user. "
+            "Are you sure your configuration is correct?"));
+      }
+      if (!password_ok(argc == 2 ? "default" : args[1], args[argc - 1])) {
+        return client.Reply(
+            ErrorReply("WRONGPASS invalid username-password pair or user is disabled."));
+      }
+      client.set_authenticated(true);
+      w.Ok();
+      return client.Reply(out);
     }
-    const std::string& pass = args[argc - 1];
-    bool user_ok = argc == 2 || args[1] == "default";
-    bool pass_ok = pass.size() == config_.requirepass.size() &&
-                   CRYPTO_memcmp(pass.data(), config_.requirepass.data(), pass.size()) == 0;
-    if (!user_ok || !pass_ok) {
-      return client.Reply(Error("WRONGPASS invalid username-password pair or user is disabled."));
-    }
-    client.set_authenticated(true);
-    w.Ok();
-    return client.Reply(out);
-  }
-  if (name == "hello") {
     if (argc >= 2 && args[1] != "2") {
-      return client.Reply(Error("NOPROTO sorry, this protocol version is not supported."));
+      return client.Reply(ErrorReply("NOPROTO sorry, this protocol version is not supported."));
     }
     for (size_t i = 2; i < argc; i++) {
       std::string opt = Lower(args[i]);
       if (opt == "auth" && i + 2 < argc) {
-        bool pass_ok = !config_.requirepass.empty() && args[i + 2] == config_.requirepass &&
-                       args[i + 1] == "default";
-        if (!pass_ok) {
+        if (!password_ok(args[i + 1], args[i + 2])) {
           return client.Reply(
-              Error("WRONGPASS invalid username-password pair or user is disabled."));
+              ErrorReply("WRONGPASS invalid username-password pair or user is disabled."));
         }
         client.set_authenticated(true);
         i += 2;
       } else if (opt == "setname" && i + 1 < argc) {
         client.set_name(args[++i]);
       } else {
-        return client.Reply(Error("ERR Syntax error in HELLO option '" + args[i] + "'"));
+        return client.Reply(ErrorReply("ERR Syntax error in HELLO option '" + args[i] + "'"));
       }
     }
-    if (!client.authenticated())
-      return client.Reply(
-          Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-                "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client "
-                "and select the RESP protocol version at the same time"));
+    if (!client.authenticated()) {
+      return client.Reply(ErrorReply(
+          "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+          "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client "
+          "and select the RESP protocol version at the same time"));
+    }
     w.ArrayHeader(14);
     w.BulkString("server");
     w.BulkString("redis");
@@ -390,7 +945,7 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
       w.Ok();
     } else {
       return client.Reply(
-          Error("ERR unknown subcommand or wrong number of arguments for 'client'"));
+          ErrorReply("ERR unknown subcommand or wrong number of arguments for 'client'"));
     }
     return client.Reply(out);
   }
@@ -401,181 +956,68 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
   if (name == "config") {
     if (argc != 3 || Lower(args[1]) != "get") {
       return client.Reply(
-          Error("ERR unknown subcommand or wrong number of arguments for 'config'"));
+          ErrorReply("ERR unknown subcommand or wrong number of arguments for 'config'"));
     }
-    std::string key = Lower(args[2]);
+    // What redis-benchmark and client libraries ask on connect, plus our own keys (never the
+    // secrets).
+    std::string pattern = Lower(args[2]);
     std::vector<std::string> pairs;
-    if (key == "save" || key == "*") pairs = {"save", ""};
-    if (key == "appendonly" || key == "*") pairs.insert(pairs.end(), {"appendonly", "no"});
+    auto add = [&](std::string_view key, const std::string& value) {
+      if (GlobMatch(pattern, key)) {
+        pairs.emplace_back(key);
+        pairs.push_back(value);
+      }
+    };
+    add("save", "");
+    add("appendonly", "no");
+    add("databases", "1");
+    for (const auto& [key, value] : ConfigEntries(config_)) {
+      if (key == "cluster-secret" || key == "requirepass") continue;
+      add(key, value);
+    }
     w.BulkStringArray(pairs);
     return client.Reply(out);
   }
   if (name == "info") {
-    w.BulkString(Info());
+    w.BulkString(Info(args));
     return client.Reply(out);
   }
+  if (name == "cluster") return client.Reply(ClusterReply(args));
   if (name == "raft.status") {
+    if (argc != 1) return client.Reply(WrongArgs(name));
     raft::Node& n = driver_->node();
-    w.ArrayHeader(6);
+    w.ArrayHeader(14);
+    w.BulkString("node_id");
+    w.Integer(static_cast<int64_t>(config_.node_id));
     w.BulkString("role");
     w.BulkString(raft::RoleName(n.role()));
     w.BulkString("term");
     w.Integer(static_cast<int64_t>(n.term()));
     w.BulkString("leader");
     w.Integer(static_cast<int64_t>(n.leader()));
+    w.BulkString("commit_index");
+    w.Integer(static_cast<int64_t>(n.log().committed()));
+    w.BulkString("applied_index");
+    w.Integer(static_cast<int64_t>(storage_->state()->applied_index()));
+    w.BulkString("snapshot_index");
+    w.Integer(static_cast<int64_t>(n.log().snapshot().index));
     return client.Reply(out);
   }
 
-  // ---- Reads ----
-  kv::StateMachine* sm = storage_->state();
-  if (name == "get" || name == "strlen" || name == "type") {
-    if (argc != 2) return client.Reply(WrongArgs(name));
-    std::string key = args[1];
-    return ReadThen(client, [sm, key, name](std::string* o) {
-      protocol::RespWriter rw(o);
-      std::string v;
-      bool found = sm->Get(key, &v).ok();
-      if (name == "get") {
-        if (found) {
-          rw.BulkString(v);
-        } else {
-          rw.NullBulk();
-        }
-      } else if (name == "strlen") {
-        rw.Integer(found ? static_cast<int64_t>(v.size()) : 0);
-      } else {
-        rw.SimpleString(found ? "string" : "none");
-      }
-    });
-  }
-  if (name == "mget" || name == "exists") {
-    if (argc < 2) return client.Reply(WrongArgs(name));
-    std::vector<std::string> keys(args.begin() + 1, args.end());
-    return ReadThen(client, [sm, keys, name](std::string* o) {
-      protocol::RespWriter rw(o);
-      if (name == "exists") {
-        int64_t n = 0;
-        std::string v;
-        for (const std::string& k : keys) n += sm->Get(k, &v).ok() ? 1 : 0;
-        rw.Integer(n);
-        return;
-      }
-      rw.ArrayHeader(keys.size());
-      for (const std::string& k : keys) {
-        std::string v;
-        if (sm->Get(k, &v).ok()) {
-          rw.BulkString(v);
-        } else {
-          rw.NullBulk();
-        }
-      }
-    });
-  }
-  if (name == "dbsize") {
-    if (argc != 1) return client.Reply(WrongArgs(name));
-    return ReadThen(client, [sm](std::string* o) {
-      std::vector<std::pair<std::string, std::string>> all;
-      (void)sm->Dump(&all);
-      protocol::RespWriter(o).Integer(static_cast<int64_t>(all.size()));
-    });
-  }
-
-  // ---- Writes ----
-  protocol::Command cmd;
-  auto single = [](const kv::ApplyResult& r, std::string* o) {
-    if (!r.results.empty()) WriteResult(r.results[0], o);
-  };
-  if (name == "set" || name == "put") {
-    if (argc < 3) return client.Reply(WrongArgs(name));
-    protocol::Op op = MakeOp(protocol::OpCode::kSet, {args[1]}, {args[2]});
-    for (size_t i = 3; i < argc; i++) {
-      std::string opt = Lower(args[i]);
-      if (opt == "nx" && !op.xx) {
-        op.nx = true;
-      } else if (opt == "xx" && !op.nx) {
-        op.xx = true;
-      } else if (opt == "get") {
-        op.get = true;
-      } else if (opt == "ex" || opt == "px" || opt == "exat" || opt == "pxat" || opt == "keepttl") {
-        return client.Reply(Error("ERR expiry is not supported: keys in raftkv do not expire"));
-      } else {
-        return client.Reply(Error("ERR syntax error"));
-      }
-    }
-    cmd.ops = {op};
-    return Propose(client, cmd, single);
-  }
-  if (name == "setnx" || name == "getset") {
-    if (argc != 3) return client.Reply(WrongArgs(name));
-    protocol::Op op = MakeOp(protocol::OpCode::kSet, {args[1]}, {args[2]});
-    if (name == "setnx") op.nx = true;
-    if (name == "getset") op.get = true;
-    cmd.ops = {op};
-    if (name == "setnx") {
-      return Propose(client, cmd, [](const kv::ApplyResult& r, std::string* o) {
-        protocol::RespWriter(o).Integer(
-            !r.results.empty() && r.results[0].kind == kv::OpResult::Kind::kOk ? 1 : 0);
-      });
-    }
-    return Propose(client, cmd, single);
-  }
-  if (name == "getdel") {
-    if (argc != 2) return client.Reply(WrongArgs(name));
-    cmd.ops = {MakeOp(protocol::OpCode::kGetDel, {args[1]})};
-    return Propose(client, cmd, single);
-  }
-  if (name == "mset") {
-    if (argc < 3 || argc % 2 == 0) return client.Reply(WrongArgs(name));
-    protocol::Op op = MakeOp(protocol::OpCode::kMSet, {});
-    for (size_t i = 1; i < argc; i += 2) {
-      op.keys.push_back(args[i]);
-      op.values.push_back(args[i + 1]);
-    }
-    cmd.ops = {op};
-    return Propose(client, cmd, single);
-  }
-  if (name == "del") {
-    if (argc < 2) return client.Reply(WrongArgs(name));
-    cmd.ops = {
-        MakeOp(protocol::OpCode::kDel, std::vector<std::string>(args.begin() + 1, args.end()))};
-    return Propose(client, cmd, single);
-  }
-  if (name == "append") {
-    if (argc != 3) return client.Reply(WrongArgs(name));
-    cmd.ops = {MakeOp(protocol::OpCode::kAppend, {args[1]}, {args[2]})};
-    return Propose(client, cmd, single);
-  }
-  if (name == "incr" || name == "decr" || name == "incrby" || name == "decrby") {
-    bool by = name == "incrby" || name == "decrby";
-    if (argc != (by ? 3u : 2u)) return client.Reply(WrongArgs(name));
-    int64_t amount = 1;
-    if (by && !ParseInt(args[2], &amount)) {
-      return client.Reply(Error("ERR value is not an integer or out of range"));
-    }
-    if (name[0] == 'd') {
-      if (amount == INT64_MIN) {
-        return client.Reply(Error("ERR decrement would overflow"));
-      }
-      amount = -amount;
-    }
-    protocol::Op op = MakeOp(protocol::OpCode::kIncrBy, {args[1]});
-    op.incr = amount;
-    cmd.ops = {op};
-    return Propose(client, cmd, single);
-  }
-  if (name == "incrbyfloat") {
-    if (argc != 3) return client.Reply(WrongArgs(name));
-    cmd.ops = {MakeOp(protocol::OpCode::kIncrByFloat, {args[1]}, {args[2]})};
-    return Propose(client, cmd, single);
-  }
-  if (name == "flushall" || name == "flushdb") {
-    cmd.ops = {MakeOp(protocol::OpCode::kFlushAll, {})};
-    return Propose(client, cmd, single);
+  // ---- Data commands ----
+  if (IsDataCommand(name)) {
+    Plan p = PlanCommand(args);
+    if (p.kind == Plan::Kind::kError) return client.Reply(p.error);
+    std::vector<Plan> plans;
+    plans.push_back(std::move(p));
+    std::vector<std::vector<std::string>> commands;
+    commands.push_back(std::move(args));
+    return Dispatch(client, std::move(plans), std::move(commands), false);
   }
 
   std::string msg = "ERR unknown command '" + args[0] + "', with args beginning with: ";
   for (size_t i = 1; i < argc && msg.size() < 128; i++) msg += "'" + args[i] + "' ";
-  client.Reply(Error(msg));
+  client.Reply(ErrorReply(msg));
 }
 
 }  // namespace server

@@ -1,29 +1,42 @@
 // Server: one raftkv node in a process. It owns the libuv loop's handles, the node's storage,
-// the Raft driver, the peer transport and the client listener, and answers Redis commands.
+// the Raft driver, the peer transport and the client listener, and answers Redis commands
+// (docs/commands.md).
 //
-// Commands (docs/commands.md): PING, ECHO, QUIT, SELECT 0, AUTH, HELLO (protocol 2), CLIENT
-// SETNAME/GETNAME/ID, COMMAND, CONFIG GET, INFO, DBSIZE, GET, MGET, EXISTS, STRLEN, TYPE, SET
-// (NX, XX, GET), PUT, SETNX, GETSET, GETDEL, MSET, DEL, APPEND, INCR, DECR, INCRBY, DECRBY,
-// INCRBYFLOAT, FLUSHALL, RAFT.STATUS. Writes are proposed through Raft and answered once
-// applied; reads wait for a ReadIndex point. A follower answers -MOVED with the leader's
-// address, or -CLUSTERDOWN when it knows no leader.
+// Where a command runs:
+//   - Connection and node commands (PING, AUTH, HELLO, CLIENT, CONFIG GET, INFO, CLUSTER,
+//     RAFT.STATUS, RAFT.COMPACT, MULTI/DISCARD bookkeeping) are answered by the node the client
+//     is connected to.
+//   - Data commands (commands.h) need the leader. On the leader, reads wait for a ReadIndex
+//     point, writes are proposed and answered once applied, and EXEC proposes its whole queue as
+//     one log entry. On a follower, `follower-mode moved` answers -MOVED <slot> <leader>, and
+//     `follower-mode forward` (the default) relays the request to the leader over the peer
+//     transport (a ForwardRequest frame) and the leader's reply back to the client. Forwarded
+//     writes carry this node's exactly-once session and a fresh sequence number, so the leader's
+//     state machine would recognise a repeat.
+//   - With no leader known, data commands get -CLUSTERDOWN no leader (never proposed).
+// Every request waits at most request-timeout-ms for its outcome, then gets -TIMEOUT (DESIGN.md's
+// reply table): a write may still be applied later.
 //
-// Not yet: forwarding from followers (follower-mode forward answers as moved does), MULTI,
-// log compaction and snapshot streaming, leadership transfer on SIGTERM, a timeout for
-// proposals whose outcome never arrives.
+// Shutdown: Shutdown() (SIGTERM) first hands leadership to the most up-to-date connected
+// follower, waits until another node leads (or an election timeout passes), then Stop()s.
 //
 // Thread-safety: the loop thread only.
 #pragma once
 
 #include <uv.h>
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/status.h"
 #include "kv/node_storage.h"
+#include "protocol/peer.h"
 #include "server/client_listener.h"
+#include "server/commands.h"
 #include "server/config.h"
 #include "server/peer_transport.h"
 #include "server/raft_driver.h"
@@ -37,6 +50,8 @@ class Server : public ClientHandler {
 
   // Opens the storage, starts the node, the peer transport and the client listener.
   common::Status Start();
+  // Hands leadership away if this node leads, then Stop()s. A second call stops at once.
+  void Shutdown();
   // Closes every handle; the loop then runs out.
   void Stop();
   // Why the node stopped on its own (a failed write: fail-stop), or OK.
@@ -45,13 +60,42 @@ class Server : public ClientHandler {
   void OnRequest(Client& client, std::vector<std::string>&& args) override;
 
  private:
-  void Propose(Client& client, protocol::Command cmd,
-               std::function<void(const kv::ApplyResult&, std::string*)> format);
-  void ReadThen(Client& client, std::function<void(std::string*)> answer);
-  // -MOVED to the leader or -CLUSTERDOWN; true if this node is not the leader.
-  bool RedirectIfFollower(Client& client);
-  std::string RedirectReply();
-  std::string Info();
+  // Where the reply of a request goes: a client's reply slot, or a ForwardReply frame.
+  using Sink = std::function<void(std::string)>;
+
+  struct Forward {
+    DeferredReply reply;
+    uint64_t leader;    // the node it was sent to
+    uint64_t deadline;  // tick
+    std::string commands;
+    bool write;
+    int attempts;
+  };
+  struct Transfer {
+    uint64_t target;
+    uint64_t deadline;  // tick
+    Sink sink;
+  };
+
+  void OnTick();
+  // A data command, or an EXEC queue (`transaction`), from a client of this node.
+  void Dispatch(Client& client, std::vector<Plan> plans,
+                std::vector<std::vector<std::string>> commands, bool transaction);
+  // Runs planned commands on this node as the leader; `not_leader` runs instead if it is not
+  // (or stops being before anything was proposed).
+  void RunOnLeader(std::vector<Plan> plans, bool transaction, uint64_t session, uint64_t seq,
+                   Sink sink, std::function<void()> not_leader);
+  void ForwardToLeader(DeferredReply reply, std::string commands, bool write, int attempts);
+  void OnForwardRequest(protocol::ForwardRequest request);
+  void OnForwardReply(protocol::ForwardReply reply);
+  void StartTransfer(uint64_t target, Sink sink);
+  void CheckTransfers();
+  // -MOVED to the leader (slot `slot`) or -CLUSTERDOWN.
+  std::string RedirectReply(uint16_t slot);
+  std::string ClusterReply(const std::vector<std::string>& args);
+  // INFO's text; args as the client sent them (INFO [section ...]).
+  std::string Info(const std::vector<std::string>& args);
+  void CheckDisk();
   void CheckFatal();
 
   uv_loop_t* loop_;
@@ -65,6 +109,29 @@ class Server : public ClientHandler {
   uv_prepare_t* flush_ = nullptr;
   common::Status fatal_;
   bool stopped_ = false;
+  bool shutting_down_ = false;
+  uint64_t shutdown_deadline_ = 0;  // tick
+
+  uint64_t ticks_ = 0;
+  uint64_t request_timeout_ticks_ = 0;
+  uint64_t election_ticks_ = 0;
+  size_t max_forward_reply_bytes_ = 0;
+  uint64_t start_time_ms_ = 0;
+  bool disk_low_ = false;
+  uint64_t disk_free_mb_ = 0;
+  ScanCursors cursors_;
+
+  // Forwarding (follower side): requests sent to the leader and waiting for its reply.
+  uint64_t forward_session_ = 0;
+  uint64_t forward_seq_ = 0;
+  uint64_t next_forward_id_ = 0;
+  std::unordered_map<uint64_t, Forward> forwards_;
+  std::vector<Transfer> transfers_;
+
+  // For INFO # Stats.
+  uint64_t forwarded_requests_ = 0;
+  uint64_t forwarded_served_ = 0;
+  uint64_t timeouts_ = 0;
 };
 
 }  // namespace server

@@ -151,6 +151,45 @@ TEST_P(StateMachineTest, MultiOpsSeeEarlierWritesAndApplyTogether) {
   EXPECT_EQ(sm_->applied_index(), 1u);
 }
 
+TEST_P(StateMachineTest, GetInsideACommandSeesTheWritesBeforeIt) {
+  Run({MakeOp(OpCode::kSet, {"k"}, {"old"})});
+  auto r = Run({MakeOp(OpCode::kGet, {"k"}), MakeOp(OpCode::kSet, {"k"}, {"new"}),
+                MakeOp(OpCode::kGet, {"k"}), MakeOp(OpCode::kGet, {"missing"})});
+  ASSERT_EQ(r.size(), 4u);
+  EXPECT_EQ(r[0].bulk, "old");
+  EXPECT_EQ(r[2].bulk, "new");
+  EXPECT_EQ(r[3].kind, OpResult::Kind::kNil);
+  EXPECT_EQ(Value("k"), "new");
+}
+
+TEST_P(StateMachineTest, KeyCountFollowsEveryKindOfWrite) {
+  EXPECT_EQ(sm_->key_count(), 0u);
+  Run({MakeOp(OpCode::kMSet, {"a", "b", "a"}, {"1", "2", "3"})});
+  EXPECT_EQ(sm_->key_count(), 2u);
+  Run({MakeOp(OpCode::kSet, {"a"}, {"x"}), MakeOp(OpCode::kAppend, {"c"}, {"y"})});
+  EXPECT_EQ(sm_->key_count(), 3u);
+  Op incr = MakeOp(OpCode::kIncrBy, {"d"});
+  incr.incr = 1;
+  Run({incr, MakeOp(OpCode::kDel, {"a", "missing"}), MakeOp(OpCode::kGetDel, {"b"})});
+  EXPECT_EQ(sm_->key_count(), 2u);  // c, d
+  Run({MakeOp(OpCode::kDel, {"c"}), MakeOp(OpCode::kSet, {"c"}, {"back"})});
+  EXPECT_EQ(sm_->key_count(), 2u);
+  Run({MakeOp(OpCode::kSet, {"e"}, {"1"}), MakeOp(OpCode::kFlushAll, {}),
+       MakeOp(OpCode::kSet, {"f"}, {"1"})});
+  EXPECT_EQ(sm_->key_count(), 1u);
+  std::vector<std::string> keys;
+  ASSERT_TRUE(sm_->ForEachKey("",
+                              [&](std::string_view k) {
+                                keys.emplace_back(k);
+                                return true;
+                              })
+                  .ok());
+  EXPECT_EQ(keys, std::vector<std::string>{"f"});
+  Run({MakeOp(OpCode::kSet, {"g"}, {"1"})});
+  Reopen();  // counted again from disk
+  EXPECT_EQ(sm_->key_count(), 2u);
+}
+
 TEST_P(StateMachineTest, FlushAllThenWritesInTheSameCommand) {
   Run({MakeOp(OpCode::kMSet, {"a", "b", "c"}, {"1", "2", "3"})});
   Run({MakeOp(OpCode::kFlushAll, {}), MakeOp(OpCode::kSet, {"b"}, {"new"})});

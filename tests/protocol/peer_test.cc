@@ -121,10 +121,34 @@ SnapshotAck SampleAck() {
   return a;
 }
 
+ForwardRequest SampleForward() {
+  ForwardRequest q;
+  q.from = 31;
+  q.to = 32;
+  q.id = 33;
+  q.session = 1ull << 62;
+  q.seq = 35;
+  q.commands = std::string("*2\r\n$3\r\nGET\r\n$2\r\nk\x00\r\n", 20);
+  return q;
+}
+
+ForwardReply SampleForwardReply() {
+  ForwardReply r;
+  r.from = 41;
+  r.to = 42;
+  r.id = 43;
+  r.not_leader = true;
+  r.reply = "-ERR x\r\n";
+  return r;
+}
+
 // Frames of every kind, with distinctive values, empty strings and zero values.
 std::vector<PeerFrame> Samples() {
-  std::vector<PeerFrame> frames = {SampleHello(), SampleProof(), SampleMessage(), SampleChunk(),
-                                   SampleAck()};
+  std::vector<PeerFrame> frames = {SampleHello(),       SampleProof(), SampleMessage(),
+                                   SampleChunk(),       SampleAck(),   SampleForward(),
+                                   SampleForwardReply()};
+  frames.push_back(ForwardRequest{});
+  frames.push_back(ForwardReply{});
   frames.push_back(Hello{});  // empty cluster id and nonce, node 0
   frames.push_back(HelloProof{});
   frames.push_back(PeerRaftMessage{});
@@ -355,10 +379,10 @@ TEST(PeerDecoder, RefusesMissingAndUnknownPayloads) {
     flatbuffers::FlatBufferBuilder b;
     auto proof = fbs::CreateHelloProof(b, Bytes(b, "mac"));
     auto frame =
-        fbs::CreateFrame(b, kPeerFrameVersion, static_cast<fbs::Payload>(6), proof.Union());
+        fbs::CreateFrame(b, kPeerFrameVersion, static_cast<fbs::Payload>(8), proof.Union());
     std::string error;
     EXPECT_EQ(Refusal(Finished(b, frame), &error), FrameDecoder::kError);
-    EXPECT_EQ(error, "unknown payload type 6");
+    EXPECT_EQ(error, "unknown payload type 8");
   }
   {  // Type NONE with a table.
     flatbuffers::FlatBufferBuilder b;

@@ -569,6 +569,8 @@ TEST_F(ConfigTest, RenderConfigLines) {
             "election-timeout-ms 1000\n"
             "heartbeat-ms 100\n"
             "snapshot-entries 10000\n"
+            "request-timeout-ms 5000\n"
+            "max-entry-bytes 1572864\n"
             "min-free-disk-mb 256\n"
             "maxclients 10000\n"
             "timeout 0\n");

@@ -233,5 +233,32 @@ TEST(RaftDriver, RestartedNodeCatchesUpFromItsOwnDisk) {
   EXPECT_TRUE(c.state(victim).Get("b19", &v).ok());
 }
 
+TEST(RaftDriver, RequestsWithoutAnOutcomeTimeOutAsUnknown) {
+  Cluster c(3);
+  ASSERT_TRUE(c.RunUntil([&] { return c.Leader() >= 0; }));
+  int leader = c.Leader();
+  bool written = false;
+  c.driver(leader).Propose(SetCommand("k", "v"),
+                           [&](RaftDriver::Outcome, const kv::ApplyResult*) { written = true; });
+  ASSERT_TRUE(c.RunUntil([&] { return written; }));  // the term's first commit is behind us
+  // Cut the leader off: nothing it proposes can commit, no read point can be confirmed.
+  for (int i = 0; i < 3; i++) {
+    if (i != leader) c.Stop(i);
+  }
+  c.driver(leader).set_request_timeout_ticks(3);
+  std::vector<RaftDriver::Outcome> outcomes;
+  c.driver(leader).Propose(
+      SetCommand("k", "lost"),
+      [&](RaftDriver::Outcome o, const kv::ApplyResult*) { outcomes.push_back(o); });
+  c.driver(leader).Read([&](RaftDriver::Outcome o) { outcomes.push_back(o); });
+  c.driver(leader).Tick();
+  c.driver(leader).Tick();
+  EXPECT_TRUE(outcomes.empty()) << "answered before the timeout";
+  c.driver(leader).Tick();
+  ASSERT_EQ(outcomes.size(), 2u);
+  EXPECT_EQ(outcomes[0], RaftDriver::Outcome::kUnknown);
+  EXPECT_EQ(outcomes[1], RaftDriver::Outcome::kUnknown);
+}
+
 }  // namespace
 }  // namespace server
