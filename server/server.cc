@@ -9,6 +9,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 
 #include "common/check.h"
 #include "protocol/command.h"
@@ -39,16 +40,36 @@ void CloseHandle(T* handle) {
 }
 
 // A connection's MULTI state.
-struct Transaction : Client::Context {
+struct Transaction {
   bool active = false;
   bool dirty = false;  // a command failed to queue: EXEC aborts
   std::vector<std::vector<std::string>> queue;
   std::vector<Plan> plans;
 };
 
-Transaction* TransactionOf(Client& client) {
-  if (client.context() == nullptr) client.set_context(std::make_unique<Transaction>());
-  return static_cast<Transaction*>(client.context());
+}  // namespace
+
+// What the server keeps per connection: its MULTI state, and the gate that keeps a pipeline's
+// reads and writes in order (see Dispatch).
+struct Server::Connection : Client::Context {
+  Transaction txn;
+  size_t inflight = 0;          // data requests started and not yet answered
+  bool inflight_write = false;  // whether those are writes (else reads)
+  struct Waiting {
+    DeferredReply reply;
+    std::vector<Plan> plans;
+    std::vector<std::vector<std::string>> commands;
+    bool transaction;
+    bool write;
+  };
+  std::deque<Waiting> waiting;  // held back until the requests of the other kind finish
+};
+
+namespace {
+
+Server::Connection* ConnectionOf(Client& client) {
+  if (client.context() == nullptr) client.set_context(std::make_unique<Server::Connection>());
+  return static_cast<Server::Connection*>(client.context());
 }
 
 // The RESP arrays a follower forwards: one command, or MULTI, the queue, EXEC.
@@ -111,6 +132,7 @@ common::Status Server::Start() {
   po.on_message = [this](raft::Message m) { driver_->Step(m); };
   po.on_forward_request = [this](protocol::ForwardRequest q) { OnForwardRequest(std::move(q)); };
   po.on_forward_reply = [this](protocol::ForwardReply r) { OnForwardReply(std::move(r)); };
+  po.on_peer_state = [this](uint64_t peer, bool connected) { OnPeerState(peer, connected); };
   po.on_log = [](LogLevel level, std::string_view line) {
     spdlog::log(SpdlogLevel(level), "peer: {}", line);
   };
@@ -132,9 +154,15 @@ common::Status Server::Start() {
     self->driver_->OnStorageNews();
     self->CheckFatal();
   });
-  uv_async_t* news = storage_news_;
-  driver_ = std::make_unique<RaftDriver>(rc, storage_.get(), transport_.get(),
-                                         [news] { uv_async_send(news); });
+  // The storage thread wakes the loop through this handle. Stop() closes it while the thread
+  // may still report a write: the thread then finds no handle to wake.
+  news_target_ = std::make_shared<NewsTarget>();
+  news_target_->handle = storage_news_;
+  std::shared_ptr<NewsTarget> target = news_target_;
+  driver_ = std::make_unique<RaftDriver>(rc, storage_.get(), transport_.get(), [target] {
+    std::lock_guard<std::mutex> lock(target->mu);
+    if (target->handle != nullptr) uv_async_send(target->handle);
+  });
   request_timeout_ticks_ =
       (config_.request_timeout_ms + config_.heartbeat_ms - 1) / config_.heartbeat_ms;
   driver_->set_request_timeout_ticks(request_timeout_ticks_);
@@ -222,6 +250,10 @@ void Server::Stop() {
   if (transport_) transport_->Stop();
   if (tick_) CloseHandle(tick_);
   if (flush_) CloseHandle(flush_);
+  if (news_target_) {
+    std::lock_guard<std::mutex> lock(news_target_->mu);
+    news_target_->handle = nullptr;
+  }
   if (storage_news_) CloseHandle(storage_news_);
   tick_ = nullptr;
   flush_ = nullptr;
@@ -264,9 +296,10 @@ void Server::OnTick() {
       ++it;
       continue;
     }
-    timeouts_++;
-    it->second.reply.Send(ErrorReply(kTimeout));
+    Sink sink = std::move(it->second.sink);
     it = forwards_.erase(it);
+    timeouts_++;
+    sink(ErrorReply(kTimeout));
   }
   CheckTransfers();
   if (ticks_ % std::max<uint64_t>(1, 1000 / config_.heartbeat_ms) == 0) CheckDisk();
@@ -291,30 +324,63 @@ std::string Server::RedirectReply(uint16_t slot) {
 
 // ---------------------------------------------------------------- data commands
 
+// A pipeline runs in order, as in Redis: a read sent after a write on the same connection sees
+// that write, and a write sent after a read does not change what the read returns. Requests of
+// one kind may run together (writes are proposed in order; reads share ReadIndex rounds), but
+// a request of the other kind waits, its reply slot reserved, until those in flight have
+// answered.
 void Server::Dispatch(Client& client, std::vector<Plan> plans,
                       std::vector<std::vector<std::string>> commands, bool transaction) {
-  const uint16_t slot = plans.empty() ? 0 : plans[0].slot;
-  const bool write = transaction || plans[0].kind == Plan::Kind::kWrite;
+  const bool write =
+      transaction || plans[0].kind == Plan::Kind::kWrite || plans[0].kind == Plan::Kind::kTransfer;
+  Connection* conn = ConnectionOf(client);
+  DeferredReply reply = client.Defer();
+  if ((conn->inflight > 0 && conn->inflight_write != write) || !conn->waiting.empty()) {
+    conn->waiting.push_back(
+        {std::move(reply), std::move(plans), std::move(commands), transaction, write});
+    return;
+  }
+  Begin(client.weak_from_this(), conn, std::move(reply), std::move(plans), std::move(commands),
+        transaction, write);
+}
+
+void Server::Begin(std::weak_ptr<Client> weak, Connection* conn, DeferredReply reply,
+                   std::vector<Plan> plans, std::vector<std::vector<std::string>> commands,
+                   bool transaction, bool write) {
+  conn->inflight++;
+  conn->inflight_write = write;
+  // Answers the client, then lets the requests held behind this one start. The connection
+  // state is reached through the client, which may have gone meanwhile.
+  Sink sink = [this, weak, reply](std::string out) {
+    reply.Send(std::move(out));
+    std::shared_ptr<Client> client = weak.lock();
+    if (client == nullptr || client->closed()) return;
+    Connection* c = ConnectionOf(*client);
+    if (--c->inflight > 0) return;
+    while (!c->waiting.empty() &&
+           (c->inflight == 0 || c->waiting.front().write == c->inflight_write)) {
+      Connection::Waiting w = std::move(c->waiting.front());
+      c->waiting.pop_front();
+      Begin(weak, c, std::move(w.reply), std::move(w.plans), std::move(w.commands), w.transaction,
+            w.write);
+    }
+  };
+  const uint16_t slot = plans[0].slot;
   raft::Node& n = driver_->node();
   if (n.role() == raft::Role::kLeader) {
-    DeferredReply reply = client.Defer();
-    auto sink = [reply](std::string out) { reply.Send(std::move(out)); };
     // Leadership lost before anything was proposed: try the new leader, or redirect.
-    auto not_leader = [this, reply, slot, write, transaction, commands = std::move(commands)]() {
+    auto not_leader = [this, sink, slot, write, transaction, commands = std::move(commands)]() {
       if (config_.follower_mode == FollowerMode::kForward) {
-        ForwardToLeader(reply, EncodeCommands(commands, transaction), write, 1);
+        ForwardToLeader(sink, EncodeCommands(commands, transaction), write, 1);
       } else {
-        reply.Send(RedirectReply(slot));
+        sink(RedirectReply(slot));
       }
     };
     RunOnLeader(std::move(plans), transaction, 0, 0, std::move(sink), std::move(not_leader));
     return;
   }
-  if (config_.follower_mode == FollowerMode::kMoved || n.leader() == raft::kNoNode) {
-    client.Reply(RedirectReply(slot));
-    return;
-  }
-  ForwardToLeader(client.Defer(), EncodeCommands(commands, transaction), write, 0);
+  if (config_.follower_mode == FollowerMode::kMoved) return sink(RedirectReply(slot));
+  ForwardToLeader(std::move(sink), EncodeCommands(commands, transaction), write, 0);
 }
 
 void Server::RunOnLeader(std::vector<Plan> plans, bool transaction, uint64_t session, uint64_t seq,
@@ -422,11 +488,12 @@ void Server::RunOnLeader(std::vector<Plan> plans, bool transaction, uint64_t ses
       });
 }
 
-void Server::ForwardToLeader(DeferredReply reply, std::string commands, bool write, int attempts) {
+void Server::ForwardToLeader(Sink sink, std::string commands, bool write, int attempts) {
   raft::NodeId leader = driver_->node().leader();
-  if (leader == raft::kNoNode || leader == config_.node_id) {
-    reply.Send(ErrorReply(kNoLeader));
-    return;
+  // No leader, or one this node cannot reach now: the request would not be delivered, so the
+  // answer is definite.
+  if (leader == raft::kNoNode || leader == config_.node_id || !transport_->connected(leader)) {
+    return sink(ErrorReply(kNoLeader));
   }
   protocol::ForwardRequest q;
   q.from = config_.node_id;
@@ -439,13 +506,27 @@ void Server::ForwardToLeader(DeferredReply reply, std::string commands, bool wri
   q.commands = std::move(commands);
   if (!transport_->SendFrame(leader, q)) {
     // Not queued, so never delivered: a definite failure.
-    reply.Send(ErrorReply("TRYAGAIN the link to the leader is congested"));
-    return;
+    return sink(ErrorReply("TRYAGAIN the link to the leader is congested"));
   }
   forwarded_requests_++;
   forwards_.emplace(
-      q.id, Forward{std::move(reply), leader, ticks_ + request_timeout_ticks_ + 2 * election_ticks_,
+      q.id, Forward{std::move(sink), leader, ticks_ + request_timeout_ticks_ + 2 * election_ticks_,
                     std::move(q.commands), write, attempts});
+}
+
+void Server::OnPeerState(uint64_t peer, bool connected) {
+  if (connected) return;
+  // Requests sent over the lost connection may or may not have reached the leader.
+  for (auto it = forwards_.begin(); it != forwards_.end();) {
+    if (it->second.leader != peer) {
+      ++it;
+      continue;
+    }
+    Sink sink = std::move(it->second.sink);
+    it = forwards_.erase(it);
+    timeouts_++;
+    sink(ErrorReply(kTimeout));
+  }
 }
 
 void Server::OnForwardReply(protocol::ForwardReply r) {
@@ -453,15 +534,12 @@ void Server::OnForwardReply(protocol::ForwardReply r) {
   if (it == forwards_.end() || it->second.leader != r.from) return;  // answered already
   Forward f = std::move(it->second);
   forwards_.erase(it);
-  if (!r.not_leader) {
-    f.reply.Send(std::move(r.reply));
-    return;
-  }
+  if (!r.not_leader) return f.sink(std::move(r.reply));
   // Nothing was proposed: ask the leader this node knows now, a bounded number of times.
   if (f.attempts < 2 && driver_->node().leader() != r.from) {
-    ForwardToLeader(std::move(f.reply), std::move(f.commands), f.write, f.attempts + 1);
+    ForwardToLeader(std::move(f.sink), std::move(f.commands), f.write, f.attempts + 1);
   } else {
-    f.reply.Send(ErrorReply(kNoLeader));
+    f.sink(ErrorReply(kNoLeader));
   }
 }
 
@@ -774,8 +852,8 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
   }
 
   // ---- MULTI / EXEC ----
-  Transaction* txn = client.context() ? static_cast<Transaction*>(client.context()) : nullptr;
-  bool in_multi = txn != nullptr && txn->active;
+  Transaction* txn = &ConnectionOf(client)->txn;
+  bool in_multi = txn->active;
   if (in_multi && name != "exec" && name != "discard" && name != "multi" && name != "watch" &&
       name != "quit") {
     if (!IsDataCommand(name)) {
@@ -799,7 +877,6 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
   if (name == "multi") {
     if (argc != 1) return client.Reply(WrongArgs(name));
     if (in_multi) return client.Reply(ErrorReply("ERR MULTI calls can not be nested"));
-    txn = TransactionOf(client);
     txn->active = true;
     txn->dirty = false;
     w.Ok();

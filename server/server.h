@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -45,6 +46,8 @@ namespace server {
 
 class Server : public ClientHandler {
  public:
+  struct Connection;
+
   Server(uv_loop_t* loop, Config config);
   ~Server() override;
 
@@ -64,7 +67,7 @@ class Server : public ClientHandler {
   using Sink = std::function<void(std::string)>;
 
   struct Forward {
-    DeferredReply reply;
+    Sink sink;
     uint64_t leader;    // the node it was sent to
     uint64_t deadline;  // tick
     std::string commands;
@@ -85,7 +88,11 @@ class Server : public ClientHandler {
   // (or stops being before anything was proposed).
   void RunOnLeader(std::vector<Plan> plans, bool transaction, uint64_t session, uint64_t seq,
                    Sink sink, std::function<void()> not_leader);
-  void ForwardToLeader(DeferredReply reply, std::string commands, bool write, int attempts);
+  void Begin(std::weak_ptr<Client> weak, Connection* conn, DeferredReply reply,
+             std::vector<Plan> plans, std::vector<std::vector<std::string>> commands,
+             bool transaction, bool write);
+  void ForwardToLeader(Sink sink, std::string commands, bool write, int attempts);
+  void OnPeerState(uint64_t peer, bool connected);
   void OnForwardRequest(protocol::ForwardRequest request);
   void OnForwardReply(protocol::ForwardReply reply);
   void StartTransfer(uint64_t target, Sink sink);
@@ -106,6 +113,11 @@ class Server : public ClientHandler {
   std::unique_ptr<ClientListener> listener_;
   uv_timer_t* tick_ = nullptr;
   uv_async_t* storage_news_ = nullptr;
+  struct NewsTarget {
+    std::mutex mu;
+    uv_async_t* handle = nullptr;  // GUARDED_BY(mu); null once closed
+  };
+  std::shared_ptr<NewsTarget> news_target_;
   uv_prepare_t* flush_ = nullptr;
   common::Status fatal_;
   bool stopped_ = false;

@@ -624,7 +624,7 @@ InfoMap TestCluster::Info(int id, Millis timeout) const {
     flags.insert(flags.end(), it->second.begin(), it->second.end());
   std::string password = LastFlag(flags, "requirepass", "");
   if (!password.empty() && c.Call({"AUTH", password}) != Status("OK")) return info;
-  ReplyPtr r = c.Command({"INFO", "raft"});
+  ReplyPtr r = c.Command({"INFO", "all"});
   if (!r || r->type != REDIS_REPLY_STRING) return info;
   std::istringstream lines(std::string(r->str, r->len));
   std::string line;
