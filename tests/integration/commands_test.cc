@@ -4,6 +4,7 @@
 // replies (expiry refused, COMMAND, RAFT.STATUS, ...) are as docs/commands.md describes.
 //
 // Tests named DISABLED_ expect Redis's reply where raftkv differs today; each says how.
+#include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
@@ -227,6 +228,150 @@ TEST_F(IntegrationCommands, RaftStatus) {
   EXPECT_EQ(fields["role"], Bulk("leader"));
   EXPECT_EQ(fields["term"], Int(std::stoll(m["raft_term"])));
   EXPECT_EQ(fields["leader"], Int(leader_));
+}
+
+TEST_F(IntegrationCommands, RaftStatusWrongArguments) {
+  EXPECT_EQ(c_.Call({"RAFT.STATUS", "x"}), WrongArgs("raft.status"));
+}
+
+// The Raft id as a Redis Cluster node name: 40 hex digits.
+std::string NodeName(int id) {
+  char buf[41];
+  std::snprintf(buf, sizeof(buf), "%040x", static_cast<unsigned>(id));
+  return buf;
+}
+
+TEST_F(IntegrationCommands, ClusterSlotsShardsNodes) {
+  std::vector<int> others;
+  for (int id = 1; id <= cluster_->size(); id++) {
+    if (id != leader_) others.push_back(id);
+  }
+  auto slots_node = [this](int id) {
+    return Array({Bulk("127.0.0.1"), Int(cluster_->Port(id)), Bulk(NodeName(id))});
+  };
+  std::vector<std::string> range = {Int(0), Int(16383), slots_node(leader_)};
+  for (int id : others) range.push_back(slots_node(id));
+  EXPECT_EQ(c_.Call({"CLUSTER", "SLOTS"}), Array({Array(range)}));
+
+  auto shard_node = [this](int id, bool leader) {
+    return Array({Bulk("id"), Bulk(NodeName(id)), Bulk("port"), Int(cluster_->Port(id)), Bulk("ip"),
+                  Bulk("127.0.0.1"), Bulk("endpoint"), Bulk("127.0.0.1"), Bulk("role"),
+                  Bulk(leader ? "master" : "replica"), Bulk("replication-offset"), Int(0),
+                  Bulk("health"), Bulk("online")});
+  };
+  std::vector<std::string> nodes = {shard_node(leader_, true)};
+  for (int id : others) nodes.push_back(shard_node(id, false));
+  EXPECT_EQ(
+      c_.Call({"cluster", "shards"}),
+      Array({Array({Bulk("slots"), Array({Int(0), Int(16383)}), Bulk("nodes"), Array(nodes)})}));
+
+  const std::string term = cluster_->Info(leader_)["raft_term"];
+  std::string text;
+  for (int id = 1; id <= cluster_->size(); id++) {
+    text += NodeName(id) + " 127.0.0.1:" + std::to_string(cluster_->Port(id)) + "@" +
+            std::to_string(cluster_->PeerPort(id)) + " " + (id == leader_ ? "myself," : "") +
+            (id == leader_ ? "master - " : "slave " + NodeName(leader_) + " ") + "0 0 " + term +
+            " connected" + (id == leader_ ? " 0-16383" : "") + "\n";
+  }
+  EXPECT_EQ(c_.Call({"CLUSTER", "NODES"}), Bulk(text));
+}
+
+TEST_F(IntegrationCommands, ClusterInfoMyIdKeySlot) {
+  ReplyPtr info = c_.Command({"CLUSTER", "INFO"});
+  ASSERT_NE(info, nullptr);
+  ASSERT_EQ(info->type, REDIS_REPLY_STRING) << Encode(info.get());
+  const std::string text(info->str, info->len);
+  for (const char* line :
+       {"cluster_enabled:1\r\n", "cluster_state:ok\r\n", "cluster_slots_assigned:16384\r\n",
+        "cluster_slots_ok:16384\r\n", "cluster_known_nodes:3\r\n", "cluster_size:1\r\n"}) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << " in " << text;
+  }
+  EXPECT_EQ(c_.Call({"CLUSTER", "MYID"}), Bulk(NodeName(leader_)));
+  // Slots as Redis Cluster computes them (checked against redis-server --cluster-enabled yes).
+  EXPECT_EQ(c_.Call({"CLUSTER", "KEYSLOT", "123456789"}), Int(12739));
+  EXPECT_EQ(c_.Call({"CLUSTER", "KEYSLOT", "foo"}), Int(12182));
+  EXPECT_EQ(c_.Call({"CLUSTER", "KEYSLOT", "{user1000}.following"}), Int(3443));
+  EXPECT_EQ(c_.Call({"CLUSTER", "KEYSLOT", "user1000"}), Int(3443));
+  EXPECT_EQ(c_.Call({"CLUSTER", "KEYSLOT", "foo{}{bar}"}), Int(8363));
+  EXPECT_EQ(c_.Call({"CLUSTER", "KEYSLOT", "foo{{bar}}zap"}), Int(4015));
+  EXPECT_EQ(c_.Call({"CLUSTER", "KEYSLOT", "foo{bar}{zap}"}), Int(5061));
+  EXPECT_EQ(c_.Call({"CLUSTER", "FOO"}).rfind("-ERR ", 0), 0u);
+  EXPECT_EQ(c_.Call({"CLUSTER", "KEYSLOT"}).rfind("-ERR ", 0), 0u);
+}
+
+// raftkv answers "-ERR unknown subcommand or wrong number of arguments for 'cluster|<sub>'";
+// Redis (cluster mode) has one text for each case.
+TEST_F(IntegrationCommands, DISABLED_ClusterErrorsAsRedis) {
+  EXPECT_EQ(c_.Call({"CLUSTER", "FOO"}), Err("ERR unknown subcommand 'FOO'. Try CLUSTER HELP."));
+  EXPECT_EQ(c_.Call({"CLUSTER"}), WrongArgs("cluster"));
+  EXPECT_EQ(c_.Call({"CLUSTER", "KEYSLOT"}), WrongArgs("cluster|keyslot"));
+  EXPECT_EQ(c_.Call({"CLUSTER", "SLOTS", "x"}), WrongArgs("cluster|slots"));
+}
+
+TEST_F(IntegrationCommands, RaftTransferLeader) {
+  EXPECT_EQ(c_.Call({"RAFT.TRANSFER-LEADER"}), WrongArgs("raft.transfer-leader"));
+  EXPECT_EQ(c_.Call({"RAFT.TRANSFER-LEADER", "abc"}), Err("ERR invalid node id 'abc'"));
+  EXPECT_EQ(c_.Call({"RAFT.TRANSFER-LEADER", "0"}), Err("ERR invalid node id '0'"));
+  EXPECT_EQ(c_.Call({"RAFT.TRANSFER-LEADER", "99"}), Err("ERR unknown node id 99"));
+  EXPECT_EQ(c_.Call({"RAFT.TRANSFER-LEADER", std::to_string(leader_)}), Status("OK"));
+
+  const int target = leader_ % cluster_->size() + 1;
+  EXPECT_EQ(c_.Call({"SET", "tl:before", "1"}), Status("OK"));
+  EXPECT_EQ(c_.Call({"RAFT.TRANSFER-LEADER", std::to_string(target)}), Status("OK"));
+  int leader = 0;
+  ASSERT_TRUE(cluster_->WaitLeader(Millis(10000), &leader));
+  EXPECT_EQ(leader, target);
+  RedisClient c = cluster_->Connect(leader);
+  EXPECT_EQ(c.Call({"GET", "tl:before"}), Bulk("1"));
+  EXPECT_EQ(c.Call({"SET", "tl:after", "2"}), Status("OK"));
+}
+
+TEST_F(IntegrationCommands, ConfigGetOwnKeys) {
+  EXPECT_EQ(c_.Call({"CONFIG", "GET", "databases"}), Array({Bulk("databases"), Bulk("1")}));
+  EXPECT_EQ(c_.Call({"CONFIG", "GET", "node-id"}),
+            Array({Bulk("node-id"), Bulk(std::to_string(leader_))}));
+  EXPECT_EQ(c_.Call({"CONFIG", "GET", "*clients"}), Array({Bulk("maxclients"), Bulk("10000")}));
+  // Never the secrets.
+  EXPECT_EQ(c_.Call({"CONFIG", "GET", "requirepass"}), "*0\r\n");
+  EXPECT_EQ(c_.Call({"CONFIG", "GET", "cluster-secret"}), "*0\r\n");
+  ReplyPtr all = c_.Command({"CONFIG", "GET", "*"});
+  ASSERT_NE(all, nullptr);
+  ASSERT_EQ(all->type, REDIS_REPLY_ARRAY);
+  EXPECT_EQ(all->elements % 2, 0u);
+  std::map<std::string, std::string> keys;
+  for (size_t i = 0; i + 1 < all->elements; i += 2) {
+    keys[std::string(all->element[i]->str, all->element[i]->len)] =
+        std::string(all->element[i + 1]->str, all->element[i + 1]->len);
+  }
+  EXPECT_EQ(keys.count("requirepass"), 0u);
+  EXPECT_EQ(keys.count("cluster-secret"), 0u);
+  EXPECT_EQ(keys["save"], "");
+  EXPECT_EQ(keys["appendonly"], "no");
+  EXPECT_EQ(keys["port"], std::to_string(cluster_->Port(leader_)));
+}
+
+TEST_F(IntegrationCommands, InfoSections) {
+  auto info = [this](const std::vector<std::string>& args) {
+    ReplyPtr r = c_.Command(args);
+    if (!r || r->type != REDIS_REPLY_STRING) return std::string("<not a bulk string>");
+    return std::string(r->str, r->len);
+  };
+  const std::string raft = info({"INFO", "raft"});
+  EXPECT_EQ(raft.rfind("# Raft\r\n", 0), 0u) << raft;
+  EXPECT_EQ(raft.find("# Server"), std::string::npos) << raft;
+  const std::string two = info({"INFO", "server", "CLIENTS"});
+  EXPECT_EQ(two.rfind("# Server\r\n", 0), 0u) << two;
+  EXPECT_NE(two.find("\r\n# Clients\r\n"), std::string::npos) << two;
+  EXPECT_NE(two.find("\r\nmaxclients:10000\r\n"), std::string::npos) << two;
+  EXPECT_EQ(two.find("# Raft"), std::string::npos) << two;
+  EXPECT_EQ(c_.Call({"SET", "info:k", "v"}), Status("OK"));
+  const std::string keyspace = info({"INFO", "keyspace"});
+  EXPECT_EQ(keyspace.rfind("# Keyspace\r\ndb0:keys=", 0), 0u) << keyspace;
+  const std::string all = info({"INFO", "all"});
+  for (const char* section :
+       {"# Server", "# Clients", "# Persistence", "# Stats", "# Raft", "# Keyspace"}) {
+    EXPECT_NE(all.find(section), std::string::npos) << section;
+  }
 }
 
 TEST_F(IntegrationCommands, Hello) {
@@ -488,14 +633,202 @@ TEST_F(IntegrationCommands, DbSizeAndFlushAll) {
   EXPECT_EQ(c_.Call({"DBSIZE", "x"}), WrongArgs("dbsize"));
 }
 
-// raftkv ignores FLUSHALL's and FLUSHDB's arguments, so `FLUSHALL x` (a typo) deletes every
-// key and answers +OK; Redis refuses it with a syntax error and deletes nothing.
-TEST_F(IntegrationCommands, DISABLED_FlushAllRefusesABadArgumentAsRedis) {
+TEST_F(IntegrationCommands, FlushAllRefusesABadArgument) {
   EXPECT_EQ(c_.Call({"SET", "fx:a", "1"}), Status("OK"));
   EXPECT_EQ(c_.Call({"FLUSHALL", "x"}), kSyntax);
   EXPECT_EQ(c_.Call({"FLUSHDB", "x"}), kSyntax);
-  EXPECT_EQ(c_.Call({"FLUSHALL", "ASYNC", "SYNC"}), kSyntax);
   EXPECT_EQ(c_.Call({"GET", "fx:a"}), Bulk("1"));
+}
+
+// raftkv answers FLUSHALL/FLUSHDB with two arguments with the wrong-arguments error; Redis
+// with a syntax error.
+TEST_F(IntegrationCommands, DISABLED_FlushAllTwoArgumentsAsRedis) {
+  EXPECT_EQ(c_.Call({"FLUSHALL", "ASYNC", "SYNC"}), kSyntax);
+  EXPECT_EQ(c_.Call({"FLUSHDB", "SYNC", "SYNC"}), kSyntax);
+}
+
+TEST_F(IntegrationCommands, Unlink) {
+  EXPECT_EQ(c_.Call({"MSET", "ul:a", "1", "ul:b", "2"}), Status("OK"));
+  EXPECT_EQ(c_.Call({"UNLINK", "ul:a", "ul:b", "ul:c"}), Int(2));
+  EXPECT_EQ(c_.Call({"EXISTS", "ul:a", "ul:b"}), Int(0));
+  EXPECT_EQ(c_.Call({"UNLINK"}), WrongArgs("unlink"));
+}
+
+// Keys never expire: TTL and friends say so, and every way to set an expiry is refused.
+TEST_F(IntegrationCommands, TtlOfKeysThatNeverExpire) {
+  EXPECT_EQ(c_.Call({"SET", "ttl:k", "v"}), Status("OK"));
+  for (const char* cmd : {"TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"}) {
+    EXPECT_EQ(c_.Call({cmd, "ttl:k"}), Int(-1)) << cmd;
+    EXPECT_EQ(c_.Call({cmd, "ttl:missing"}), Int(-2)) << cmd;
+  }
+  EXPECT_EQ(c_.Call({"PERSIST", "ttl:k"}), Int(0));
+  EXPECT_EQ(c_.Call({"PERSIST", "ttl:missing"}), Int(0));
+  EXPECT_EQ(c_.Call({"TTL"}), WrongArgs("ttl"));
+  EXPECT_EQ(c_.Call({"PTTL", "a", "b"}), WrongArgs("pttl"));
+  EXPECT_EQ(c_.Call({"PERSIST"}), WrongArgs("persist"));
+}
+
+TEST_F(IntegrationCommands, ExpiryCommandsAreRefused) {
+  const std::string refused = Err("ERR expiry is not supported: keys in raftkv do not expire");
+  EXPECT_EQ(c_.Call({"SET", "exp:k", "v"}), Status("OK"));
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"SETEX", "exp:k", "10", "w"},
+                                             {"PSETEX", "exp:k", "100", "w"},
+                                             {"GETEX", "exp:k", "EX", "10"},
+                                             {"EXPIRE", "exp:k", "10"},
+                                             {"PEXPIRE", "exp:k", "100"},
+                                             {"EXPIREAT", "exp:k", "4102444800"},
+                                             {"PEXPIREAT", "exp:k", "4102444800000"},
+                                             {"SETEX", "exp:new", "10", "w"}}) {
+    EXPECT_EQ(c_.Call(args), refused) << args[0];
+  }
+  EXPECT_EQ(c_.Call({"GET", "exp:k"}), Bulk("v"));
+  EXPECT_EQ(c_.Call({"TTL", "exp:k"}), Int(-1));
+  EXPECT_EQ(c_.Call({"EXISTS", "exp:new"}), Int(0));
+}
+
+TEST_F(IntegrationCommands, Keys) {
+  EXPECT_EQ(c_.Call({"MSET", "kp:b", "1", "kp:a", "1", "kp:c", "1", "kp:ab", "1"}), Status("OK"));
+  // In key order (docs/commands.md).
+  EXPECT_EQ(c_.Call({"KEYS", "kp:*"}),
+            Array({Bulk("kp:a"), Bulk("kp:ab"), Bulk("kp:b"), Bulk("kp:c")}));
+  EXPECT_EQ(c_.Call({"KEYS", "kp:?"}), Array({Bulk("kp:a"), Bulk("kp:b"), Bulk("kp:c")}));
+  EXPECT_EQ(c_.Call({"KEYS", "kp:[ab]"}), Array({Bulk("kp:a"), Bulk("kp:b")}));
+  EXPECT_EQ(c_.Call({"KEYS", "kp:[^a]"}), Array({Bulk("kp:b"), Bulk("kp:c")}));
+  EXPECT_EQ(c_.Call({"KEYS", "kp:a*"}), Array({Bulk("kp:a"), Bulk("kp:ab")}));
+  EXPECT_EQ(c_.Call({"KEYS", "kp\\:c"}), Array({Bulk("kp:c")}));
+  EXPECT_EQ(c_.Call({"KEYS", "no-such-prefix:*"}), "*0\r\n");
+  EXPECT_EQ(c_.Call({"KEYS"}), WrongArgs("keys"));
+  EXPECT_EQ(c_.Call({"KEYS", "a", "b"}), WrongArgs("keys"));
+}
+
+TEST_F(IntegrationCommands, Scan) {
+  std::vector<std::string> mset = {"MSET"};
+  for (int i = 0; i < 25; i++) {
+    mset.push_back("sc:" + std::to_string(i));
+    mset.push_back("v");
+  }
+  ASSERT_EQ(c_.Call(mset), Status("OK"));
+  std::map<std::string, int> seen;
+  std::string cursor = "0";
+  int calls = 0;
+  do {
+    ReplyPtr r = c_.Command({"SCAN", cursor, "MATCH", "sc:*", "COUNT", "7"});
+    ASSERT_NE(r, nullptr) << c_.error();
+    ASSERT_EQ(r->type, REDIS_REPLY_ARRAY) << Encode(r.get());
+    ASSERT_EQ(r->elements, 2u);
+    ASSERT_EQ(r->element[0]->type, REDIS_REPLY_STRING);
+    cursor.assign(r->element[0]->str, r->element[0]->len);
+    for (size_t i = 0; i < r->element[1]->elements; i++) {
+      seen[std::string(r->element[1]->element[i]->str, r->element[1]->element[i]->len)]++;
+    }
+    ASSERT_LT(++calls, 10000) << "SCAN does not end";
+  } while (cursor != "0");
+  EXPECT_EQ(seen.size(), 25u);
+  for (const auto& [key, times] : seen) {
+    EXPECT_EQ(key.rfind("sc:", 0), 0u) << key;
+    EXPECT_EQ(times, 1) << key;
+  }
+  // TYPE string finds strings; any other type finds nothing.
+  ReplyPtr all = c_.Command({"SCAN", "0", "MATCH", "sc:1?", "COUNT", "100000", "TYPE", "string"});
+  ASSERT_NE(all, nullptr);
+  EXPECT_EQ(Encode(all.get()),
+            Array({Bulk("0"), Array({Bulk("sc:10"), Bulk("sc:11"), Bulk("sc:12"), Bulk("sc:13"),
+                                     Bulk("sc:14"), Bulk("sc:15"), Bulk("sc:16"), Bulk("sc:17"),
+                                     Bulk("sc:18"), Bulk("sc:19")})}));
+  EXPECT_EQ(c_.Call({"SCAN", "0", "MATCH", "sc:*", "COUNT", "100000", "TYPE", "hash"}),
+            Array({Bulk("0"), "*0\r\n"}));
+
+  EXPECT_EQ(c_.Call({"SCAN"}), WrongArgs("scan"));
+  EXPECT_EQ(c_.Call({"SCAN", "abc"}), Err("ERR invalid cursor"));
+  EXPECT_EQ(c_.Call({"SCAN", "18446744073709551616"}), Err("ERR invalid cursor"));
+  EXPECT_EQ(c_.Call({"SCAN", "0", "COUNT", "0"}), kSyntax);
+  EXPECT_EQ(c_.Call({"SCAN", "0", "COUNT", "abc"}), kNotInteger);
+  EXPECT_EQ(c_.Call({"SCAN", "0", "FOO", "bar"}), kSyntax);
+  EXPECT_EQ(c_.Call({"SCAN", "0", "MATCH"}), kSyntax);
+  // A cursor this leader never issued.
+  EXPECT_EQ(c_.Call({"SCAN", "987654321987"}).rfind("-ERR invalid cursor", 0), 0u);
+}
+
+TEST_F(IntegrationCommands, MultiExec) {
+  EXPECT_EQ(c_.Call({"MULTI"}), Status("OK"));
+  EXPECT_EQ(c_.Call({"SET", "mx:a", "1"}), Status("QUEUED"));
+  EXPECT_EQ(c_.Call({"INCR", "mx:a"}), Status("QUEUED"));
+  EXPECT_EQ(c_.Call({"GET", "mx:a"}), Status("QUEUED"));
+  EXPECT_EQ(c_.Call({"MGET", "mx:a", "mx:none"}), Status("QUEUED"));
+  EXPECT_EQ(c_.Call({"DEL", "mx:none"}), Status("QUEUED"));
+  // Reads in the transaction see the writes queued before them.
+  EXPECT_EQ(c_.Call({"EXEC"}),
+            Array({Status("OK"), Int(2), Bulk("2"), Array({Bulk("2"), Nil()}), Int(0)}));
+  EXPECT_EQ(c_.Call({"GET", "mx:a"}), Bulk("2"));
+
+  // A command failing at run time gets its error in the array; the others apply.
+  EXPECT_EQ(c_.Call({"SET", "mx:s", "abc"}), Status("OK"));
+  EXPECT_EQ(c_.Call({"MULTI"}), Status("OK"));
+  EXPECT_EQ(c_.Call({"INCR", "mx:s"}), Status("QUEUED"));
+  EXPECT_EQ(c_.Call({"SET", "mx:t", "v"}), Status("QUEUED"));
+  EXPECT_EQ(c_.Call({"EXEC"}), Array({kNotInteger, Status("OK")}));
+  EXPECT_EQ(c_.Call({"GET", "mx:t"}), Bulk("v"));
+
+  // An empty transaction.
+  EXPECT_EQ(c_.Call({"MULTI"}), Status("OK"));
+  EXPECT_EQ(c_.Call({"EXEC"}), "*0\r\n");
+
+  // A nested MULTI is refused without aborting the transaction.
+  EXPECT_EQ(c_.Call({"MULTI"}), Status("OK"));
+  EXPECT_EQ(c_.Call({"MULTI"}), Err("ERR MULTI calls can not be nested"));
+  EXPECT_EQ(c_.Call({"SET", "mx:n", "1"}), Status("QUEUED"));
+  EXPECT_EQ(c_.Call({"EXEC"}), Array({Status("OK")}));
+}
+
+TEST_F(IntegrationCommands, MultiDiscardAndAbort) {
+  EXPECT_EQ(c_.Call({"MULTI"}), Status("OK"));
+  EXPECT_EQ(c_.Call({"SET", "md:d", "1"}), Status("QUEUED"));
+  EXPECT_EQ(c_.Call({"DISCARD"}), Status("OK"));
+  EXPECT_EQ(c_.Call({"GET", "md:d"}), Nil());
+
+  const std::string abort = Err("EXECABORT Transaction discarded because of previous errors.");
+  EXPECT_EQ(c_.Call({"MULTI"}), Status("OK"));
+  EXPECT_EQ(c_.Call({"SET", "md:e"}), WrongArgs("set"));
+  EXPECT_EQ(c_.Call({"SET", "md:f", "1"}), Status("QUEUED"));
+  EXPECT_EQ(c_.Call({"EXEC"}), abort);
+  EXPECT_EQ(c_.Call({"GET", "md:f"}), Nil());
+
+  EXPECT_EQ(c_.Call({"MULTI"}), Status("OK"));
+  EXPECT_EQ(c_.Call({"FOO"}).rfind("-ERR ", 0), 0u);
+  EXPECT_EQ(c_.Call({"EXEC"}), abort);
+
+  // KEYS, SCAN and DBSIZE cannot be queued (docs/commands.md).
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"KEYS", "*"}, {"SCAN", "0"}, {"DBSIZE"}}) {
+    EXPECT_EQ(c_.Call({"MULTI"}), Status("OK"));
+    EXPECT_EQ(c_.Call(args).rfind("-ERR ", 0), 0u) << args[0];
+    EXPECT_EQ(c_.Call({"EXEC"}), abort) << args[0];
+  }
+
+  EXPECT_EQ(c_.Call({"EXEC"}), Err("ERR EXEC without MULTI"));
+  EXPECT_EQ(c_.Call({"DISCARD"}), Err("ERR DISCARD without MULTI"));
+  EXPECT_EQ(c_.Call({"MULTI", "x"}), WrongArgs("multi"));
+  EXPECT_EQ(c_.Call({"PING"}), Status("PONG"));
+}
+
+TEST_F(IntegrationCommands, WatchIsRefused) {
+  EXPECT_EQ(c_.Call({"WATCH", "w:k"}).rfind("-ERR WATCH is not supported", 0), 0u);
+  EXPECT_EQ(c_.Call({"WATCH"}), WrongArgs("watch"));
+  EXPECT_EQ(c_.Call({"UNWATCH"}), Status("OK"));
+  EXPECT_EQ(c_.Call({"MULTI"}), Status("OK"));
+  EXPECT_EQ(c_.Call({"WATCH", "w:k"}), Err("ERR WATCH inside MULTI is not allowed"));
+  EXPECT_EQ(c_.Call({"DISCARD"}), Status("OK"));
+}
+
+// Inside MULTI raftkv answers an unknown command with "-ERR 'foo' is not supported inside
+// MULTI"; Redis with its unknown-command text. raftkv answers UNWATCH with arguments +OK.
+TEST_F(IntegrationCommands, DISABLED_MultiErrorsAsRedis) {
+  EXPECT_EQ(c_.Call({"MULTI"}), Status("OK"));
+  EXPECT_EQ(c_.Call({"FOO", "a"}),
+            Err("ERR unknown command 'FOO', with args beginning with: 'a' "));
+  EXPECT_EQ(c_.Call({"DISCARD"}), Status("OK"));
+  EXPECT_EQ(c_.Call({"UNWATCH", "x"}), WrongArgs("unwatch"));
 }
 
 // ---- Counters ----

@@ -1,4 +1,4 @@
-// The malformed-input table of the reliability plan (§6.6), rows 1-30 and 33, on a real
+// The malformed-input table of the reliability plan (§6.6), rows 1-30, 33 and 35, on a real
 // raftkv-server: each row sends its bytes on a raw connection and checks the exact bytes of
 // the reply and whether the server closed the connection. A row whose connection must stay
 // open is checked by sending one more request afterwards and getting its reply (and nothing
@@ -329,6 +329,14 @@ TEST_F(IntegrationMalformedInput, Row30IncrByOverflow) {
   EXPECT_TRUE(RepliesAndStaysOpen(PlainPort(), {Request({"INCRBY", "row30", "1"})},
                                   Err("ERR increment or decrement would overflow")));
   EXPECT_EQ(leader.Call({"GET", "row30"}), Bulk("9223372036854775807"));
+}
+
+TEST_F(IntegrationMalformedInput, Row35ValueAboveMaxEntryBytes) {
+  RedisClient leader = PlainLeader();
+  EXPECT_TRUE(
+      RepliesAndStaysOpen(PlainPort(), {Request({"SET", "row35", std::string(2 << 20, 'v')})},
+                          Err("ERR value too large for replicated log (max 1572864 bytes)")));
+  EXPECT_EQ(leader.Call({"EXISTS", "row35"}), Int(0));
 }
 
 TEST_F(IntegrationMalformedInput, Row33MaxClients) {
