@@ -9,6 +9,7 @@
 
 #include "protocol/command.h"
 #include "protocol/resp_writer.h"
+#include "server/uv_background_work.h"
 
 namespace server {
 
@@ -104,6 +105,10 @@ common::Status Server::Start() {
       config_.node_id * 7919 +
       static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   po.on_message = [this](raft::Message m) { driver_->Step(m); };
+  po.on_snapshot_chunk = [this](protocol::SnapshotChunk c) {
+    driver_->OnSnapshotChunk(std::move(c));
+  };
+  po.on_snapshot_ack = [this](protocol::SnapshotAck a) { driver_->OnSnapshotAck(a); };
   po.on_log = [this](LogLevel level, std::string_view line) {
     if (level >= config_.loglevel) {
       std::fprintf(stderr, "peer: %.*s\n", static_cast<int>(line.size()), line.data());
@@ -126,8 +131,16 @@ common::Status Server::Start() {
     self->CheckFatal();
   });
   uv_async_t* news = storage_news_;
-  driver_ = std::make_unique<RaftDriver>(rc, storage_.get(), transport_.get(),
-                                         [news] { uv_async_send(news); });
+  RaftDriver::Options dopts;
+  dopts.snapshot_entries = config_.snapshot_entries;
+  dopts.background = std::make_unique<UvBackgroundWork>(loop_);
+  dopts.log = [this](LogLevel level, std::string_view line) {
+    if (level >= config_.loglevel) {
+      std::fprintf(stderr, "raft: %.*s\n", static_cast<int>(line.size()), line.data());
+    }
+  };
+  driver_ = std::make_unique<RaftDriver>(
+      rc, storage_.get(), transport_.get(), [news] { uv_async_send(news); }, std::move(dopts));
   s = driver_->Start();
   if (!s.ok()) return s;
   s = transport_->Start();
@@ -163,6 +176,7 @@ common::Status Server::Start() {
 void Server::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (driver_) driver_->Stop();  // before storage_news_ closes: nothing wakes it any more
   if (listener_) listener_->Stop();
   if (transport_) transport_->Stop();
   if (tick_) CloseHandle(tick_);
