@@ -82,6 +82,18 @@ common::Status NodeStorage::CompactLog(raft::Index keep_tail, raft::Index* compa
   return common::Status::OK();
 }
 
+std::function<common::Status()> NodeStorage::CompactionTask(raft::Index index) {
+  std::function<common::Status()> sync = state_->SyncTask();
+  LogStore* log = log_.get();
+  return [sync, log, index]() -> common::Status {
+    if (index <= log->snapshot().index) return common::Status::OK();
+    // The entries go only once the state that covers them is durable.
+    common::Status s = sync();
+    if (!s.ok()) return s;
+    return log->Compact(index);
+  };
+}
+
 common::Status NodeStorage::FinishInstall(StateMachine::SnapshotWriter* writer,
                                           raft::SnapshotMeta* meta) {
   common::Status s = writer->Finish(meta);

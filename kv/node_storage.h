@@ -13,9 +13,12 @@
 // minus a tail kept for slow followers. Snapshot installs follow DESIGN.md's order: data
 // durable, then the log's metadata in a synced batch, dropping the entries it covers.
 //
-// Thread-safety: as LogStore and StateMachine: one thread at a time.
+// Thread-safety: as LogStore and StateMachine: one thread at a time, except that the task
+// CompactionTask returns runs on the log's thread while the state machine goes on applying on
+// another.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -43,6 +46,15 @@ class NodeStorage {
   // Drops log entries up to (applied index - keep_tail) after syncing the state machine.
   // Sets *compacted_to to the log's snapshot index afterwards (for raft::Node::Compact).
   common::Status CompactLog(raft::Index keep_tail, raft::Index* compacted_to);
+
+  // CompactLog split for a node whose log is written by one thread (the storage thread) while
+  // the state machine applies on another: called on the applying thread, returns the work to
+  // run on the log's thread, in order with its writes. The work makes the state as applied at
+  // this call durable (StateMachine::SyncTask), then drops the log entries up to `index`; it
+  // does nothing if the log's snapshot already covers `index`.
+  // REQUIRES: index <= state()->applied_index(), and by the time the work runs, every entry up
+  // to `index` has been written to the log.
+  std::function<common::Status()> CompactionTask(raft::Index index);
 
   // Completes a snapshot install started with state()->NewSnapshotWriter: switches the state
   // machine to it, then records it in the log. Sets *meta to what was installed.

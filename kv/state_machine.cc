@@ -483,6 +483,18 @@ common::Status StateMachine::Sync() {
   return failed_;
 }
 
+std::function<common::Status()> StateMachine::SyncTask() {
+  // The database is held, not the state machine: an install may switch to another one before
+  // the task runs, and then syncing the old one is merely useless.
+  std::shared_ptr<leveldb::DB> db = db_;
+  common::Status failed = failed_;
+  return [db, failed]() -> common::Status {
+    if (!failed.ok()) return failed;
+    leveldb::WriteBatch batch;
+    return FromLevelDB(WriteSealed(db.get(), true, &batch), "sync state");
+  };
+}
+
 // ---- Snapshots ----
 
 class StateMachine::Reader : public StateMachine::SnapshotReader {
@@ -618,6 +630,8 @@ class StateMachine::Writer : public StateMachine::SnapshotWriter {
     *meta = {index, term};
     return common::Status::OK();
   }
+
+  raft::SnapshotMeta meta() const override { return meta_; }
 
  private:
   StateMachine* sm_;

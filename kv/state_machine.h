@@ -14,8 +14,11 @@
 // switches to it atomically (a crash before the switch leaves the old state, after it the
 // new one).
 //
-// Thread-safety: Apply, Get, Sync and snapshot installs on one thread; a SnapshotReader may be
-// read from another thread while the state machine goes on applying.
+// Thread-safety: Apply, Get, Sync, NewSnapshotReader and SnapshotWriter::Finish on one thread
+// at a time. Some work may run on another thread while that one goes on applying: reading a
+// SnapshotReader, running a SyncTask, and NewSnapshotWriter and SnapshotWriter::Add (they touch
+// only the new generation, not the live state). Finish switches the live state: nothing else
+// may use the state machine while it runs.
 #pragma once
 
 #include <cstdint>
@@ -83,6 +86,13 @@ class StateMachine {
                             const std::function<bool(std::string_view key)>& fn);
   // Makes everything applied so far durable.
   common::Status Sync();
+  // The work of Sync() for another thread: makes durable everything applied before this call
+  // (and possibly more), while this thread goes on applying. A synced LevelDB write covers
+  // every write before it, and LevelDB orders writers, so no lock is needed; an Apply that
+  // reaches LevelDB while the sync runs waits for it. The state machine does not learn of a
+  // failure (the caller must stop: fail-stop), but LevelDB refuses every write after a failed
+  // sync, so no later Apply succeeds either.
+  std::function<common::Status()> SyncTask();
 
   class SnapshotReader {
    public:
@@ -105,6 +115,8 @@ class StateMachine {
     // Makes the new state durable and switches to it. Returns its metadata. InvalidArgument if
     // the last chunk has not arrived.
     virtual common::Status Finish(raft::SnapshotMeta* meta) = 0;
+    // The snapshot the chunks added so far belong to ({0, 0} before the first).
+    virtual raft::SnapshotMeta meta() const = 0;
   };
   // Starts building a new state from a snapshot stream. Only one at a time.
   common::Status NewSnapshotWriter(std::unique_ptr<SnapshotWriter>* out);

@@ -177,7 +177,7 @@ class PeerTransport : public RaftDriver::Transport {
   // Queues `frame` for node `peer`. Returns whether it was queued.
   // REQUIRES: `frame` is not a handshake frame (checked), and its
   // `from` is this node (not checked: the receiver drops it otherwise).
-  bool SendFrame(uint64_t peer, const protocol::PeerFrame& frame);
+  bool SendFrame(uint64_t peer, const protocol::PeerFrame& frame) override;
 
   // The port the listener is bound to (useful when members[self_id].port is 0); 0 before
   // Start() or after Stop().

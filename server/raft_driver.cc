@@ -1,18 +1,60 @@
 #include "server/raft_driver.h"
 
+#include <algorithm>
+
 #include "common/check.h"
 
 namespace server {
 
+namespace {
+
+// The `before` work of the storage step that installs a received snapshot.
+std::function<common::Status()> InstallTask(
+    kv::NodeStorage* storage, std::unique_ptr<kv::StateMachine::SnapshotWriter> writer,
+    const raft::SnapshotMeta& meta) {
+  std::shared_ptr<kv::StateMachine::SnapshotWriter> w(std::move(writer));
+  return [storage, w, meta]() -> common::Status {
+    // Data durable, the state switched, then the log's metadata in a synced batch dropping the
+    // entries it covers (kv/node_storage.h).
+    raft::SnapshotMeta installed;
+    common::Status s = storage->FinishInstall(w.get(), &installed);
+    if (!s.ok()) return s;
+    if (!(installed == meta)) {
+      return common::Status::Corruption("installed snapshot " + std::to_string(installed.index) +
+                                        " (term " + std::to_string(installed.term) +
+                                        "), expected " + std::to_string(meta.index) + " (term " +
+                                        std::to_string(meta.term) + ")");
+    }
+    return common::Status::OK();
+  };
+}
+
+}  // namespace
+
 RaftDriver::RaftDriver(raft::Config config, kv::NodeStorage* storage, Transport* transport,
-                       std::function<void()> wakeup)
+                       std::function<void()> wakeup, Options options)
     : config_(std::move(config)),
       storage_(storage),
       transport_(transport),
-      wakeup_(std::move(wakeup)) {}
+      wakeup_(std::move(wakeup)),
+      options_(std::move(options)),
+      background_(std::move(options_.background)) {
+  if (background_ == nullptr) background_ = std::make_unique<InlineBackgroundWork>();
+  if (options_.snapshot_stall_ticks <= 0) {
+    options_.snapshot_stall_ticks = 4 * std::max(1, config_.election_ticks);
+  }
+}
+
+RaftDriver::RaftDriver(raft::Config config, kv::NodeStorage* storage, Transport* transport,
+                       std::function<void()> wakeup)
+    : RaftDriver(std::move(config), storage, transport, std::move(wakeup), Options()) {}
 
 RaftDriver::~RaftDriver() {
   storage_thread_.reset();  // writes what is queued; its reports are no longer needed
+}
+
+void RaftDriver::Log(LogLevel level, const std::string& line) {
+  if (options_.log) options_.log(level, line);
 }
 
 common::Status RaftDriver::Start() {
@@ -22,22 +64,78 @@ common::Status RaftDriver::Start() {
   if (!s.ok()) return s;
   config_.applied = applied;
   node_ = std::make_unique<raft::Node>(config_, state);
-  storage_thread_ = std::make_unique<StorageThread>(storage_->log(),
-                                                    [this](uint64_t id, const common::Status& st) {
-                                                      {
-                                                        std::lock_guard<std::mutex> lock(news_mu_);
-                                                        news_durable_id_ = id;
-                                                        if (!st.ok() && news_status_.ok())
-                                                          news_status_ = st;
-                                                      }
-                                                      wakeup_();
-                                                    });
+  snapshot_applied_ = compact_target_ = state.snapshot.index;
+  storage_thread_ = std::make_unique<StorageThread>(
+      storage_->log(), [this](uint64_t id, const common::Status& st) { OnStorageDone(id, st); });
+
+  SnapshotSender::Options so;
+  so.self = config_.id;
+  so.chunk_bytes = options_.snapshot_chunk_bytes;
+  so.window_chunks = options_.snapshot_window_chunks;
+  so.stall_ticks = options_.snapshot_stall_ticks;
+  SnapshotSender::Hooks sh;
+  sh.open_reader = [this](size_t chunk_bytes) -> std::unique_ptr<kv::StateMachine::SnapshotReader> {
+    if (installing_) return nullptr;
+    return storage_->state()->NewSnapshotReader(chunk_bytes);
+  };
+  sh.send_frame = [this](raft::NodeId peer, const protocol::PeerFrame& frame) {
+    return transport_->SendFrame(peer, frame);
+  };
+  sh.report_failure = [this](raft::NodeId follower) { node_->ReportSnapshotFailure(follower); };
+  sh.log = options_.log;
+  sender_ = std::make_unique<SnapshotSender>(so, std::move(sh), background_.get());
+
+  SnapshotReceiver::Options ro;
+  ro.self = config_.id;
+  ro.stall_ticks = options_.snapshot_stall_ticks;
+  SnapshotReceiver::Hooks rh;
+  rh.refusal = [this](const protocol::SnapshotChunk& c) -> std::string {
+    // One generation is built at a time, and an install switches the state under it.
+    if (installing_) return "this node is installing another snapshot";
+    if (c.term < node_->term()) {
+      return "stale term " + std::to_string(c.term) + " (this node is in term " +
+             std::to_string(node_->term()) + ")";
+    }
+    return "";
+  };
+  kv::StateMachine* sm = storage_->state();
+  rh.new_writer = [sm](std::unique_ptr<kv::StateMachine::SnapshotWriter>* out) {
+    return sm->NewSnapshotWriter(out);
+  };
+  rh.send_frame = [this](raft::NodeId peer, const protocol::PeerFrame& frame) {
+    return transport_->SendFrame(peer, frame);
+  };
+  rh.on_complete = [this](raft::NodeId from, raft::Term term, const raft::SnapshotMeta& meta) {
+    OnSnapshotReceived(from, term, meta);
+  };
+  rh.on_fatal = [this](const common::Status& st) { Fail(st); };
+  rh.log = options_.log;
+  receiver_ = std::make_unique<SnapshotReceiver>(ro, std::move(rh), background_.get());
   return common::Status::OK();
+}
+
+void RaftDriver::OnStorageDone(uint64_t id, const common::Status& status) {
+  // Under the lock, so that once Stop() returns no wakeup is under way.
+  std::lock_guard<std::mutex> lock(news_mu_);
+  news_durable_id_ = id;
+  if (!status.ok() && news_status_.ok()) news_status_ = status;
+  if (!news_stopped_) wakeup_();
+}
+
+void RaftDriver::Stop() {
+  stopped_ = true;
+  if (sender_) sender_->Stop();
+  if (receiver_) receiver_->Stop();
+  std::lock_guard<std::mutex> lock(news_mu_);
+  news_stopped_ = true;
 }
 
 void RaftDriver::Fail(const common::Status& s) {
   if (!failure_.ok()) return;
   failure_ = s;
+  // A failed node sends and writes nothing more.
+  if (sender_) sender_->Stop();
+  if (receiver_) receiver_->Stop();
   // Nothing more is acknowledged: every waiter learns it now.
   auto proposals = std::move(proposals_);
   proposals_.clear();
@@ -55,9 +153,11 @@ uint64_t RaftDriver::Deadline() const {
 }
 
 void RaftDriver::Tick() {
-  if (failed()) return;
+  if (!active()) return;
   ticks_++;
   node_->Tick();
+  sender_->Tick(node_->role() == raft::Role::kLeader, node_->term());
+  receiver_->Tick();
   ExpireRequests();
 }
 
@@ -91,12 +191,39 @@ void RaftDriver::ExpireRequests() {
 }
 
 void RaftDriver::Step(const raft::Message& m) {
-  if (failed()) return;
+  if (!active() || m.type == raft::MessageType::kSnapshot) return;
   node_->Step(m);
 }
 
+void RaftDriver::OnSnapshotChunk(protocol::SnapshotChunk chunk) {
+  if (!active()) return;
+  receiver_->OnChunk(std::move(chunk));
+}
+
+void RaftDriver::OnSnapshotAck(const protocol::SnapshotAck& ack) {
+  if (!active()) return;
+  sender_->OnAck(ack);
+}
+
+void RaftDriver::OnSnapshotReceived(raft::NodeId from, raft::Term term,
+                                    const raft::SnapshotMeta& meta) {
+  if (!active()) return;
+  // The message the chunks stand for (raft/types.h: the leader's driver replaced the core's
+  // snapshot metadata with what it streamed).
+  raft::Message m;
+  m.type = raft::MessageType::kSnapshot;
+  m.from = from;
+  m.to = config_.id;
+  m.term = term;
+  m.snapshot = meta;
+  node_->Step(m);
+  // If the node takes it, this Ready carries it: Flush takes the writer now. Otherwise (stale,
+  // or already covered by the log) the receiver discards it.
+  Flush();
+}
+
 void RaftDriver::Propose(std::string command, ProposeCallback cb) {
-  if (failed()) {
+  if (!active()) {
     cb(Outcome::kFailed, nullptr);
     return;
   }
@@ -119,7 +246,7 @@ void RaftDriver::Propose(std::string command, ProposeCallback cb) {
 }
 
 void RaftDriver::Read(ReadCallback cb) {
-  if (failed()) {
+  if (!active()) {
     cb(Outcome::kFailed);
     return;
   }
@@ -134,12 +261,16 @@ void RaftDriver::Read(ReadCallback cb) {
 void RaftDriver::Send(const raft::Message& m) {
   if (m.to == config_.id) {
     node_->Step(m);  // a candidate's own vote, now durable
+  } else if (m.type == raft::MessageType::kSnapshot) {
+    sender_->Start(m);  // the bytes travel as chunks; the message itself is never sent
   } else {
     transport_->Send(m);
   }
 }
 
 void RaftDriver::Apply(const std::vector<raft::Entry>& entries) {
+  // The node hands out no entry while a snapshot it handed out is not installed.
+  CHECK(entries.empty() || !installing_) << "applying during a snapshot install";
   for (const raft::Entry& e : entries) {
     kv::ApplyResult result;
     common::Status s = storage_->state()->Apply(e, &result);
@@ -159,6 +290,7 @@ void RaftDriver::Apply(const std::vector<raft::Entry>& entries) {
 }
 
 void RaftDriver::AnswerReads() {
+  if (installing_) return;  // the state is being replaced: answered once installed
   raft::Index applied = storage_->state()->applied_index();
   std::vector<PendingRead> still;
   for (PendingRead& r : reads_ready_) {
@@ -172,9 +304,8 @@ void RaftDriver::AnswerReads() {
 }
 
 void RaftDriver::Flush() {
-  while (!failed() && node_->HasReady()) {
+  while (active() && node_->HasReady()) {
     raft::Ready rd = node_->TakeReady();
-    CHECK(!rd.snapshot.has_value()) << "snapshot installs between processes are not wired yet";
     if (!rd.PersistenceEmpty() || !rd.messages_after_persist.empty()) {
       PendingStep pending;
       pending.id = ++next_step_id_;
@@ -188,6 +319,18 @@ void RaftDriver::Flush() {
       step.hard_state = rd.hard_state;
       step.entries = std::move(rd.entries);
       step.must_sync = rd.must_sync;
+      if (rd.snapshot.has_value()) {
+        // Only the receiver's complete streams are stepped into the node as kSnapshot, and
+        // this Flush runs while the receiver offers the stream's writer.
+        std::unique_ptr<kv::StateMachine::SnapshotWriter> writer =
+            receiver_->TakeCompleted(*rd.snapshot);
+        CHECK(writer != nullptr) << "the node installs snapshot " << rd.snapshot->index
+                                 << " that was not received";
+        // Ahead of this Ready's writes and after every earlier step (raft::Ready, step 1).
+        step.before = InstallTask(storage_, std::move(writer), *rd.snapshot);
+        pending.installed = rd.snapshot;
+        installing_ = true;
+      }
       storage_thread_->Submit(std::move(step));
       steps_.push_back(std::move(pending));
     }
@@ -207,10 +350,60 @@ void RaftDriver::Flush() {
     }
     node_->Advance();
     AnswerReads();
+    MaybeCompact();
   }
 }
 
+void RaftDriver::StartCompaction(raft::Index index) {
+  if (index <= std::max(compact_target_, node_->log().snapshot().index)) return;
+  compact_target_ = index;
+  PendingStep pending;
+  pending.id = ++next_step_id_;
+  pending.compacted_to = index;
+  StorageThread::Step step;
+  step.id = pending.id;
+  // Made now, on the loop thread: it syncs the state as applied up to here, which covers
+  // `index`; every entry up to `index` is durable (applied entries are), so written by an
+  // earlier step.
+  step.before = storage_->CompactionTask(index);
+  storage_thread_->Submit(std::move(step));
+  steps_.push_back(std::move(pending));
+}
+
+void RaftDriver::MaybeCompact() {
+  if (options_.snapshot_entries == 0 || installing_ || !active()) return;
+  raft::Index applied = storage_->state()->applied_index();
+  if (applied < snapshot_applied_ + options_.snapshot_entries) return;
+  snapshot_applied_ = applied;
+  if (applied > options_.compact_keep_tail) StartCompaction(applied - options_.compact_keep_tail);
+}
+
+common::Status RaftDriver::CompactNow(raft::Index* snapshot_index) {
+  if (!failure_.ok()) return failure_;
+  if (stopped_) return common::Status::Busy("the node is stopping");
+  if (installing_) return common::Status::Busy("a snapshot install is under way");
+  raft::Index applied = storage_->state()->applied_index();
+  StartCompaction(applied);
+  snapshot_applied_ = std::max(snapshot_applied_, applied);
+  *snapshot_index = std::max(compact_target_, node_->log().snapshot().index);
+  return common::Status::OK();
+}
+
+void RaftDriver::AfterInstall(const raft::SnapshotMeta& meta) {
+  installing_ = false;
+  snapshots_installed_++;
+  snapshot_applied_ = std::max(snapshot_applied_, meta.index);
+  Log(LogLevel::kNotice, "installed snapshot " + std::to_string(meta.index) + " (term " +
+                             std::to_string(meta.term) + ")");
+  // Proposals at or below the snapshot were never applied here, so their outcome is unknown
+  // on this node (they may have been applied elsewhere).
+  auto end = proposals_.upper_bound(meta.index);
+  for (auto it = proposals_.begin(); it != end; ++it) it->second.cb(Outcome::kUnknown, nullptr);
+  proposals_.erase(proposals_.begin(), end);
+}
+
 void RaftDriver::OnStorageNews() {
+  if (stopped_) return;
   uint64_t durable;
   common::Status status;
   {
@@ -223,6 +416,15 @@ void RaftDriver::OnStorageNews() {
   size_t done = 0;
   for (; done < steps_.size() && steps_[done].id <= durable; done++) {
     PendingStep& p = steps_[done];
+    if (p.installed.has_value()) {
+      AfterInstall(*p.installed);
+      node_->OnSnapshotInstalled(*p.installed);
+    }
+    if (p.compacted_to != 0) {
+      // The state covering it is durable and the entries are gone from disk.
+      common::Status st = node_->Compact(p.compacted_to);
+      CHECK(st.ok()) << "compact to " << p.compacted_to << ": " << st.ToString();
+    }
     if (p.last_index != 0) node_->OnPersisted(p.last_index, p.last_term);
     for (const raft::Message& m : p.after_persist) Send(m);
   }

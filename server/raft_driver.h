@@ -4,20 +4,41 @@
 // state machine, and the answers to the proposals and reads waiting on them.
 //
 // It knows nothing of sockets or event loops: the server calls Tick() on its timer, Step() for
-// each message from a peer, Flush() once per loop iteration, and OnStorageNews() when the
-// `wakeup` callback (called on the storage thread) has woken the loop.
+// each message from a peer, OnSnapshotChunk() and OnSnapshotAck() for snapshot frames, Flush()
+// once per loop iteration, and OnStorageNews() when the `wakeup` callback (called on the
+// storage thread) has woken the loop. Slow snapshot work goes to Options::background.
 //
 // Outcomes of a proposal follow DESIGN.md's reply table: kNotLeader and kBusy mean never
 // proposed (definite); once proposed, kApplied (with the state machine's results) or kUnknown
-// (the entry at its index turned out to be another one, or no outcome arrived within the
-// request timeout: it may or may not have been applied). A read that gets no read point
-// within the request timeout ends with kUnknown too. The timeout counts ticks, so it is as
-// deterministic as the rest of the driver.
+// (the entry at its index turned out to be another one, a snapshot was installed over it, or
+// no outcome arrived within the request timeout: it may or may not have been applied). A read
+// that gets no read point within the request timeout ends with kUnknown too. The timeout
+// counts ticks, so it is as deterministic as the rest of the driver.
 //
-// Not yet here: log compaction and snapshot streaming between processes (the core may ask
-// for a snapshot install only after a leader compacted its log, which no driver does yet).
+// Log compaction. Once Options::snapshot_entries entries have been applied since the last
+// compaction, the log is compacted up to the applied index minus Options::compact_keep_tail
+// (kept so that a follower a little behind catches up from the log, not by a snapshot);
+// CompactNow() compacts up to the applied index itself. Compaction is a step on the storage
+// thread, in order with the log writes: sync the state machine (everything applied before the
+// step was made), then drop the entries; only then is the Node told (Node::Compact). The loop
+// does not wait for the sync, though an apply that reaches the state's LevelDB while it runs
+// waits for it (LevelDB queues writers behind a synced write): at worst one fsync per
+// compaction.
 //
-// Thread-safety: everything on the loop thread, except the `wakeup` callback.
+// Snapshots between processes (docs/raft.md). A kSnapshot message from the Node is not sent:
+// a SnapshotSender streams the state machine's current state to that follower in chunks. A
+// kSnapshot never arrives through Step() either: a SnapshotReceiver writes the chunks of a
+// stream, and when the last one is written the driver Steps the kSnapshot message the chunks
+// describe. The Node then hands out Ready::snapshot, and the install is a storage step whose
+// `before` work is kv::NodeStorage::FinishInstall (data durable, state switched, then the log's
+// metadata in a synced batch dropping the entries it covers), ahead of the Ready's own writes;
+// once durable, Node::OnSnapshotInstalled. While an install is under way nothing on the loop
+// thread touches the state machine: no reads are answered, no compaction starts, no snapshot
+// is read for a follower and no other stream is accepted.
+//
+// Thread-safety: everything on the loop thread, except the `wakeup` callback. The state
+// machine is used by the loop thread, except during an install (the storage thread) and by the
+// background work of snapshot streams (which touches only a reader or a new generation).
 #pragma once
 
 #include <cstdint>
@@ -25,12 +46,18 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
 #include "kv/node_storage.h"
+#include "protocol/peer.h"
 #include "raft/node.h"
+#include "server/background_work.h"
+#include "server/config.h"
+#include "server/snapshot_stream.h"
 #include "server/storage_thread.h"
 
 namespace server {
@@ -42,6 +69,34 @@ class RaftDriver {
     virtual ~Transport() = default;
     // Sends `m` to node m.to (never this node). Best effort: Raft copes with loss.
     virtual void Send(const raft::Message& m) = 0;
+    // Sends a snapshot frame (protocol::SnapshotChunk or SnapshotAck) to `peer`; returns whether
+    // it was queued. Best effort too. The default carries none: every snapshot stream through
+    // such a transport fails, and the core keeps probing.
+    virtual bool SendFrame(uint64_t /*peer*/, const protocol::PeerFrame& /*frame*/) {
+      return false;
+    }
+  };
+
+  struct Options {
+    // Compact the log once this many entries have been applied since the last compaction
+    // (the `snapshot-entries` configuration key); 0: only CompactNow() compacts.
+    uint64_t snapshot_entries = 0;
+    // Entries an automatic compaction keeps below the applied index, for followers a little
+    // behind (etcd keeps 5000 of its default 100000; this is sized for snapshot-entries'
+    // default of 10000).
+    raft::Index compact_keep_tail = 1000;
+    // Snapshot streams: about this many bytes per chunk, at most this many chunks sent and not
+    // acknowledged per follower (4 MiB in flight by default, well under the transport's
+    // 32 MiB queue and 8 MiB frame limits), and the ticks without progress after which a
+    // stream is abandoned (0: 4 * election_ticks, 4 s with the default configuration).
+    size_t snapshot_chunk_bytes = 1 << 20;
+    size_t snapshot_window_chunks = 4;
+    int snapshot_stall_ticks = 0;
+    // Where snapshot chunks are read and written. Null: on the loop thread
+    // (InlineBackgroundWork), for tests and tools without a loop.
+    std::unique_ptr<BackgroundWork> background;
+    // Log lines (snapshot streams and installs). May be empty.
+    std::function<void(LogLevel, std::string_view)> log;
   };
 
   enum class Outcome { kApplied, kNotLeader, kBusy, kUnknown, kFailed };
@@ -51,6 +106,9 @@ class RaftDriver {
   using ReadCallback = std::function<void(Outcome)>;
 
   // REQUIRES: `storage` and `transport` outlive the driver; `storage` is used by no one else.
+  RaftDriver(raft::Config config, kv::NodeStorage* storage, Transport* transport,
+             std::function<void()> wakeup, Options options);
+  // With default Options.
   RaftDriver(raft::Config config, kv::NodeStorage* storage, Transport* transport,
              std::function<void()> wakeup);
   ~RaftDriver();
@@ -62,8 +120,18 @@ class RaftDriver {
   // default) waits forever.
   void set_request_timeout_ticks(uint64_t ticks) { request_timeout_ticks_ = ticks; }
 
+  // Stops acting: later calls do nothing, `wakeup` is no longer called, and the outcomes of
+  // background work are dropped. The storage thread finishes what is queued when the driver
+  // is destroyed. Call before closing what `wakeup` wakes.
+  void Stop();
+
   void Tick();
+  // A message from a peer. kSnapshot messages are dropped: a snapshot arrives only as a stream
+  // of chunks (OnSnapshotChunk), which carries its bytes.
   void Step(const raft::Message& m);
+  // Snapshot frames from a peer, addressed to this node.
+  void OnSnapshotChunk(protocol::SnapshotChunk chunk);
+  void OnSnapshotAck(const protocol::SnapshotAck& ack);
   void Propose(std::string command, ProposeCallback cb);
   void Read(ReadCallback cb);
   // Acts on everything the node has to hand out.
@@ -71,11 +139,22 @@ class RaftDriver {
   // Takes what the storage thread reported, then Flush()es.
   void OnStorageNews();
 
+  // Compacts the log up to the state machine's applied index, whatever snapshot_entries says
+  // (RAFT.COMPACT), so that a follower behind it can catch up only by a snapshot. Sets
+  // *snapshot_index to the index the log is compacted to: the Node's log (and INFO's
+  // raft_snapshot_index) reaches it once the storage thread has written it, a sync later.
+  // Returns Busy while a snapshot install is under way, and the failure once failed.
+  common::Status CompactNow(raft::Index* snapshot_index);
+
   raft::Node& node() { return *node_; }
   // A write failed: the node acknowledges nothing more and must exit (fail-stop).
   bool failed() const { return !failure_.ok(); }
   const common::Status& failure() const { return failure_; }
   StorageThread::Stats storage_stats() const { return storage_thread_->stats(); }
+  const SnapshotSender::Stats& snapshot_send_stats() const { return sender_->stats(); }
+  const SnapshotReceiver::Stats& snapshot_receive_stats() const { return receiver_->stats(); }
+  // Snapshots installed (and durable) since Start.
+  uint64_t snapshots_installed() const { return snapshots_installed_; }
 
  private:
   struct PendingStep {
@@ -83,6 +162,8 @@ class RaftDriver {
     raft::Index last_index = 0;  // of the step's entries (0: none)
     raft::Term last_term = 0;
     std::vector<raft::Message> after_persist;
+    std::optional<raft::SnapshotMeta> installed;  // the step installs this snapshot first
+    raft::Index compacted_to = 0;                 // the step compacts the log to here (0: no)
   };
   struct PendingProposal {
     raft::Term term;
@@ -99,19 +180,43 @@ class RaftDriver {
     ReadCallback cb;
   };
 
+  bool active() const { return failure_.ok() && !stopped_; }
+  // The storage thread's report (on that thread): hands it over and wakes the loop.
+  void OnStorageDone(uint64_t id, const common::Status& status);
   void Send(const raft::Message& m);
   void Apply(const std::vector<raft::Entry>& entries);
   void AnswerReads();
   void Fail(const common::Status& s);
   void ExpireRequests();
   uint64_t Deadline() const;
+  // Submits a compaction of the log to `index` unless one to there or beyond is on its way.
+  void StartCompaction(raft::Index index);
+  void MaybeCompact();
+  // The receiver completed a stream: hand its kSnapshot to the node.
+  void OnSnapshotReceived(raft::NodeId from, raft::Term term, const raft::SnapshotMeta& meta);
+  void AfterInstall(const raft::SnapshotMeta& meta);
+  void Log(LogLevel level, const std::string& line);
 
   raft::Config config_;
   kv::NodeStorage* storage_;
   Transport* transport_;
   std::function<void()> wakeup_;
+  Options options_;
   std::unique_ptr<raft::Node> node_;
   std::unique_ptr<StorageThread> storage_thread_;
+  std::unique_ptr<SnapshotSender> sender_;
+  std::unique_ptr<SnapshotReceiver> receiver_;
+  // Declared after the streams, so destroyed before them: no `done` reaches a dead stream.
+  std::unique_ptr<BackgroundWork> background_;
+  bool stopped_ = false;
+  // A snapshot install is on the storage thread: the loop leaves the state machine alone.
+  bool installing_ = false;
+  uint64_t snapshots_installed_ = 0;
+  // The applied index when the last automatic compaction was decided (or a snapshot
+  // installed); the next comes snapshot_entries later.
+  raft::Index snapshot_applied_ = 0;
+  // The highest index a compaction was submitted for.
+  raft::Index compact_target_ = 0;
 
   uint64_t ticks_ = 0;
   uint64_t request_timeout_ticks_ = 0;
@@ -126,6 +231,7 @@ class RaftDriver {
   std::mutex news_mu_;
   uint64_t news_durable_id_ = 0;  // GUARDED_BY(news_mu_)
   common::Status news_status_;    // GUARDED_BY(news_mu_)
+  bool news_stopped_ = false;     // GUARDED_BY(news_mu_): wakeup_ is no longer called
 };
 
 }  // namespace server

@@ -16,6 +16,7 @@
 #include "protocol/resp_parser.h"
 #include "protocol/resp_writer.h"
 #include "server/log.h"
+#include "server/uv_background_work.h"
 
 namespace server {
 
@@ -133,6 +134,10 @@ common::Status Server::Start() {
   po.on_forward_request = [this](protocol::ForwardRequest q) { OnForwardRequest(std::move(q)); };
   po.on_forward_reply = [this](protocol::ForwardReply r) { OnForwardReply(std::move(r)); };
   po.on_peer_state = [this](uint64_t peer, bool connected) { OnPeerState(peer, connected); };
+  po.on_snapshot_chunk = [this](protocol::SnapshotChunk c) {
+    driver_->OnSnapshotChunk(std::move(c));
+  };
+  po.on_snapshot_ack = [this](protocol::SnapshotAck a) { driver_->OnSnapshotAck(a); };
   po.on_log = [](LogLevel level, std::string_view line) {
     spdlog::log(SpdlogLevel(level), "peer: {}", line);
   };
@@ -159,10 +164,19 @@ common::Status Server::Start() {
   news_target_ = std::make_shared<NewsTarget>();
   news_target_->handle = storage_news_;
   std::shared_ptr<NewsTarget> target = news_target_;
-  driver_ = std::make_unique<RaftDriver>(rc, storage_.get(), transport_.get(), [target] {
-    std::lock_guard<std::mutex> lock(target->mu);
-    if (target->handle != nullptr) uv_async_send(target->handle);
-  });
+  RaftDriver::Options dopts;
+  dopts.snapshot_entries = config_.snapshot_entries;
+  dopts.background = std::make_unique<UvBackgroundWork>(loop_);
+  dopts.log = [](LogLevel level, std::string_view line) {
+    spdlog::log(SpdlogLevel(level), "raft: {}", line);
+  };
+  driver_ = std::make_unique<RaftDriver>(
+      rc, storage_.get(), transport_.get(),
+      [target] {
+        std::lock_guard<std::mutex> lock(target->mu);
+        if (target->handle != nullptr) uv_async_send(target->handle);
+      },
+      std::move(dopts));
   request_timeout_ticks_ =
       (config_.request_timeout_ms + config_.heartbeat_ms - 1) / config_.heartbeat_ms;
   driver_->set_request_timeout_ticks(request_timeout_ticks_);
@@ -246,6 +260,7 @@ void Server::Shutdown() {
 void Server::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (driver_) driver_->Stop();  // before storage_news_ closes: nothing wakes it any more
   if (listener_) listener_->Stop();
   if (transport_) transport_->Stop();
   if (tick_) CloseHandle(tick_);
@@ -1078,6 +1093,15 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
     w.Integer(static_cast<int64_t>(storage_->state()->applied_index()));
     w.BulkString("snapshot_index");
     w.Integer(static_cast<int64_t>(n.log().snapshot().index));
+    return client.Reply(out);
+  }
+
+  if (name == "raft.compact") {
+    if (argc != 1) return client.Reply(WrongArgs(name));
+    raft::Index index = 0;
+    common::Status s = driver_->CompactNow(&index);
+    if (!s.ok()) return client.Reply(ErrorReply("ERR " + s.message()));
+    w.Integer(static_cast<int64_t>(index));
     return client.Reply(out);
   }
 

@@ -270,7 +270,9 @@ TEST_P(StateMachineTest, SnapshotRoundTripsThroughChunks) {
   ASSERT_TRUE(StateMachine::Open(Path("/other"), o, &other).ok());
   std::unique_ptr<StateMachine::SnapshotWriter> w;
   ASSERT_TRUE(other->NewSnapshotWriter(&w).ok());
+  EXPECT_EQ(w->meta(), (raft::SnapshotMeta{0, 0}));
   for (const std::string& c : chunks) ASSERT_TRUE(w->Add(c).ok());
+  EXPECT_EQ(w->meta(), (raft::SnapshotMeta{200, 3}));
   raft::SnapshotMeta meta;
   ASSERT_TRUE(w->Finish(&meta).ok());
   EXPECT_EQ(meta.index, 200u);

@@ -1,7 +1,10 @@
 // RaftDriver: three nodes in one process, each with its own LevelDB storage (in memory) and
-// storage thread, joined by an in-memory transport the test pumps. Proposals are applied with
-// their results on every node, reads wait for the read point, a follower refuses writes, a
-// restarted node catches up from its own disk, and many proposals share one fsync.
+// storage thread, joined by an in-memory transport the test pumps, snapshot work run by the
+// test (ManualBackgroundWork). Proposals are applied with their results on every node, reads
+// wait for the read point, a follower refuses writes, a restarted node catches up from its own
+// disk, and many proposals share one fsync. The log is compacted (keeping a tail, or all of it
+// on CompactNow) and the node told; a follower behind the compacted log catches up by a
+// streamed snapshot, installed durably, and a stream that loses a chunk starts over.
 #include "server/raft_driver.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +17,7 @@
 #include <memory>
 
 #include "protocol/command.h"
+#include "tests/server/manual_background_work.h"
 
 namespace server {
 namespace {
@@ -28,9 +32,17 @@ std::string SetCommand(const std::string& key, const std::string& value) {
   return protocol::EncodeCommand(c);
 }
 
+struct ClusterOptions {
+  uint64_t snapshot_entries = 0;
+  raft::Index compact_keep_tail = 1000;
+  size_t snapshot_chunk_bytes = 1 << 20;
+  size_t snapshot_window_chunks = 4;
+};
+
 class Cluster : public RaftDriver::Transport {
  public:
-  explicit Cluster(int n) : nodes_(static_cast<size_t>(n)) {
+  explicit Cluster(int n, ClusterOptions options = {})
+      : options_(options), nodes_(static_cast<size_t>(n)) {
     for (int i = 0; i < n; i++) {
       nodes_[i].env.reset(leveldb::NewMemEnv(leveldb::Env::Default()));
       Start(i);
@@ -59,19 +71,39 @@ class Cluster : public RaftDriver::Transport {
     config.check_invariants = true;
     n.news = std::make_shared<std::atomic<bool>>(false);
     auto news = n.news;
-    n.driver = std::make_unique<RaftDriver>(config, n.storage.get(), this, [this, news] {
-      news->store(true);
-      std::lock_guard<std::mutex> lock(mu_);
-      cv_.notify_all();
-    });
+    RaftDriver::Options d;
+    d.snapshot_entries = options_.snapshot_entries;
+    d.compact_keep_tail = options_.compact_keep_tail;
+    d.snapshot_chunk_bytes = options_.snapshot_chunk_bytes;
+    d.snapshot_window_chunks = options_.snapshot_window_chunks;
+    auto background = std::make_unique<ManualBackgroundWork>();
+    n.background = background.get();
+    d.background = std::move(background);
+    n.driver = std::make_unique<RaftDriver>(
+        config, n.storage.get(), this,
+        [this, news] {
+          news->store(true);
+          std::lock_guard<std::mutex> lock(mu_);
+          cv_.notify_all();
+        },
+        std::move(d));
     ASSERT_TRUE(n.driver->Start().ok());
   }
   void Stop(int i) {
     nodes_[i].driver.reset();
     nodes_[i].storage.reset();
+    nodes_[i].background = nullptr;
   }
 
   void Send(const raft::Message& m) override { net_.push_back(m); }
+  bool SendFrame(uint64_t peer, const protocol::PeerFrame& frame) override {
+    frames_.push_back({peer, frame});
+    return true;
+  }
+  // Frames for which `drop` returns true are lost on the way.
+  void set_drop_frame(std::function<bool(const protocol::PeerFrame&)> drop) {
+    drop_frame_ = std::move(drop);
+  }
 
   RaftDriver& driver(int i) { return *nodes_[i].driver; }
   kv::StateMachine& state(int i) { return *nodes_[i].storage->state(); }
@@ -95,6 +127,21 @@ class Cluster : public RaftDriver::Transport {
         if (!up(to)) continue;
         nodes_[to].driver->Step(m);
         busy = true;
+      }
+      std::deque<std::pair<uint64_t, protocol::PeerFrame>> frames;
+      frames.swap(frames_);
+      for (const auto& [peer, frame] : frames) {
+        int to = static_cast<int>(peer) - 1;
+        if (!up(to) || (drop_frame_ && drop_frame_(frame))) continue;
+        if (const auto* c = std::get_if<protocol::SnapshotChunk>(&frame)) {
+          nodes_[to].driver->OnSnapshotChunk(*c);
+        } else {
+          nodes_[to].driver->OnSnapshotAck(std::get<protocol::SnapshotAck>(frame));
+        }
+        busy = true;
+      }
+      for (size_t i = 0; i < nodes_.size(); i++) {
+        if (up(static_cast<int>(i)) && nodes_[i].background->RunAll() > 0) busy = true;
       }
       if (round % tick_every == 0) {
         for (size_t i = 0; i < nodes_.size(); i++) {
@@ -127,10 +174,14 @@ class Cluster : public RaftDriver::Transport {
     std::unique_ptr<leveldb::Env> env;
     std::unique_ptr<kv::NodeStorage> storage;
     std::unique_ptr<RaftDriver> driver;
+    ManualBackgroundWork* background = nullptr;  // owned by the driver
     std::shared_ptr<std::atomic<bool>> news;
   };
+  ClusterOptions options_;
   std::vector<Node> nodes_;
   std::deque<raft::Message> net_;
+  std::deque<std::pair<uint64_t, protocol::PeerFrame>> frames_;
+  std::function<bool(const protocol::PeerFrame&)> drop_frame_;
   std::mutex mu_;
   std::condition_variable cv_;
 };
@@ -258,6 +309,168 @@ TEST(RaftDriver, RequestsWithoutAnOutcomeTimeOutAsUnknown) {
   ASSERT_EQ(outcomes.size(), 2u);
   EXPECT_EQ(outcomes[0], RaftDriver::Outcome::kUnknown);
   EXPECT_EQ(outcomes[1], RaftDriver::Outcome::kUnknown);
+}
+
+// Proposes `n` SETs of key<first..first+n-1> (values of `bytes` bytes) at `node`; returns once
+// all are applied there.
+void Write(Cluster& c, int node, int first, int n, size_t bytes = 8) {
+  int applied = 0;
+  for (int i = first; i < first + n; i++) {
+    c.driver(node).Propose(SetCommand("key" + std::to_string(i), std::string(bytes, 'v')),
+                           [&](RaftDriver::Outcome o, const kv::ApplyResult*) {
+                             EXPECT_EQ(o, RaftDriver::Outcome::kApplied);
+                             applied++;
+                           });
+  }
+  ASSERT_TRUE(c.RunUntil([&] { return applied == n; }));
+}
+
+TEST(RaftDriver, CompactionKeepsATailAndTellsTheNode) {
+  ClusterOptions o;
+  o.snapshot_entries = 10;
+  o.compact_keep_tail = 5;
+  Cluster c(3, o);
+  ASSERT_TRUE(c.RunUntil([&] { return c.Leader() >= 0; }));
+  int leader = c.Leader();
+  Write(c, leader, 0, 60);
+  raft::Index applied = c.state(leader).applied_index();
+  // Every node compacts on its own, once the entries are durable in its state machine.
+  ASSERT_TRUE(c.RunUntil([&] {
+    for (int i = 0; i < 3; i++) {
+      if (c.state(i).applied_index() < applied ||
+          c.driver(i).node().log().snapshot().index + 5 + 10 < applied) {
+        return false;
+      }
+    }
+    return true;
+  }));
+  for (int i = 0; i < 3; i++) {
+    raft::Index snap = c.driver(i).node().log().snapshot().index;
+    EXPECT_LE(snap + 5, c.state(i).applied_index()) << "node " << i << " kept no tail";
+  }
+  // What the node was told is on disk: a restart starts from the compacted log.
+  raft::Index before = c.driver(leader).node().log().snapshot().index;
+  c.Stop(leader);
+  c.Start(leader);
+  EXPECT_EQ(c.driver(leader).node().log().snapshot().index, before);
+  std::string v;
+  EXPECT_TRUE(c.state(leader).Get("key0", &v).ok());
+}
+
+TEST(RaftDriver, CompactNowCompactsEverythingApplied) {
+  Cluster c(3);  // snapshot_entries 0: never on its own
+  ASSERT_TRUE(c.RunUntil([&] { return c.Leader() >= 0; }));
+  int leader = c.Leader();
+  Write(c, leader, 0, 20);
+  EXPECT_EQ(c.driver(leader).node().log().snapshot().index, 0u);
+  raft::Index applied = c.state(leader).applied_index();
+  raft::Index target = 0;
+  ASSERT_TRUE(c.driver(leader).CompactNow(&target).ok());
+  EXPECT_EQ(target, applied);
+  ASSERT_TRUE(c.RunUntil([&] { return c.driver(leader).node().log().snapshot().index == target; }));
+  raft::Index again = 0;
+  ASSERT_TRUE(c.driver(leader).CompactNow(&again).ok());
+  EXPECT_EQ(again, target);
+  c.Stop(leader);
+  c.Start(leader);
+  EXPECT_EQ(c.driver(leader).node().log().snapshot().index, target);
+  EXPECT_EQ(c.state(leader).applied_index(), applied);
+}
+
+TEST(RaftDriver, FollowerBehindTheCompactedLogCatchesUpBySnapshot) {
+  ClusterOptions o;
+  o.snapshot_entries = 10;
+  o.compact_keep_tail = 5;
+  o.snapshot_chunk_bytes = 512;
+  o.snapshot_window_chunks = 2;
+  Cluster c(3, o);
+  ASSERT_TRUE(c.RunUntil([&] { return c.Leader() >= 0; }));
+  int leader = c.Leader();
+  int victim = (leader + 1) % 3;
+  Write(c, leader, 0, 5);
+  ASSERT_TRUE(c.RunUntil([&] { return c.state(victim).applied_index() >= 5; }));
+  raft::Index victim_last = c.driver(victim).node().log().last_index();
+  c.Stop(victim);
+  Write(c, leader, 5, 100, 100);
+  ASSERT_TRUE(
+      c.RunUntil([&] { return c.driver(leader).node().log().snapshot().index > victim_last; }));
+  c.Start(victim);
+  raft::Index target = c.state(leader).applied_index();
+  // The state machine is the storage thread's during the install: look once it is reported.
+  ASSERT_TRUE(c.RunUntil([&] {
+    return c.driver(victim).snapshots_installed() > 0 && c.state(victim).applied_index() >= target;
+  }));
+  EXPECT_EQ(c.driver(victim).snapshots_installed(), 1u);
+  EXPECT_GE(c.driver(victim).node().log().snapshot().index, victim_last);
+  const SnapshotSender::Stats& sent = c.driver(leader).snapshot_send_stats();
+  EXPECT_EQ(sent.completed, 1u);
+  EXPECT_GT(sent.chunks_sent, 2u) << "more chunks than the window: flow control was exercised";
+  for (int i = 0; i < 105; i += 13) {
+    std::string v;
+    EXPECT_TRUE(c.state(victim).Get("key" + std::to_string(i), &v).ok()) << i;
+  }
+  // The install is durable: the follower restarts from it, not from its old log.
+  raft::Index installed = c.driver(victim).node().log().snapshot().index;
+  c.Stop(victim);
+  c.Start(victim);
+  EXPECT_GE(c.state(victim).applied_index(), installed);
+  EXPECT_GE(c.driver(victim).node().log().snapshot().index, installed);
+  std::string v;
+  EXPECT_TRUE(c.state(victim).Get("key104", &v).ok());
+  // And it goes on replicating.
+  Write(c, leader, 200, 3);
+  ASSERT_TRUE(c.RunUntil([&] { return c.state(victim).Get("key202", &v).ok(); }));
+}
+
+TEST(RaftDriver, AStreamThatLosesAChunkStartsOver) {
+  ClusterOptions o;
+  o.snapshot_entries = 10;
+  o.compact_keep_tail = 5;
+  o.snapshot_chunk_bytes = 512;
+  o.snapshot_window_chunks = 2;
+  Cluster c(3, o);
+  ASSERT_TRUE(c.RunUntil([&] { return c.Leader() >= 0; }));
+  int leader = c.Leader();
+  int victim = (leader + 1) % 3;
+  c.Stop(victim);
+  Write(c, leader, 0, 100, 100);
+  ASSERT_TRUE(c.RunUntil([&] { return c.driver(leader).node().log().snapshot().index > 1; }));
+  // The second chunk of the first stream is lost (as with a dropped connection).
+  bool dropped = false;
+  c.set_drop_frame([&](const protocol::PeerFrame& f) {
+    const auto* chunk = std::get_if<protocol::SnapshotChunk>(&f);
+    if (dropped || chunk == nullptr || chunk->offset == 0) return false;
+    dropped = true;
+    return true;
+  });
+  c.Start(victim);
+  raft::Index target = c.state(leader).applied_index();
+  ASSERT_TRUE(c.RunUntil([&] {
+    return c.driver(victim).snapshots_installed() > 0 && c.state(victim).applied_index() >= target;
+  }));
+  EXPECT_TRUE(dropped);
+  const SnapshotSender::Stats& sent = c.driver(leader).snapshot_send_stats();
+  EXPECT_EQ(sent.abandoned, 1u);
+  EXPECT_EQ(sent.completed, 1u);
+  EXPECT_EQ(c.driver(victim).snapshots_installed(), 1u);
+}
+
+TEST(RaftDriver, SnapshotMessagesWithoutTheirBytesAreDropped) {
+  Cluster c(3);
+  ASSERT_TRUE(c.RunUntil([&] { return c.Leader() >= 0; }));
+  int leader = c.Leader();
+  int follower = (leader + 1) % 3;
+  raft::Message m;
+  m.type = raft::MessageType::kSnapshot;
+  m.from = static_cast<raft::NodeId>(leader + 1);
+  m.to = static_cast<raft::NodeId>(follower + 1);
+  m.term = c.driver(leader).node().term();
+  m.snapshot = {1000, m.term};
+  // Were it stepped, the node would ask to install a snapshot nobody sent.
+  c.driver(follower).Step(m);
+  c.driver(follower).Flush();
+  EXPECT_EQ(c.driver(follower).node().log().snapshot().index, 0u);
+  Write(c, leader, 0, 3);
 }
 
 }  // namespace
