@@ -63,6 +63,8 @@ common::Status RaftDriver::Start() {
   common::Status s = storage_->Load(&state, &applied);
   if (!s.ok()) return s;
   config_.applied = applied;
+  applied_ = applied;
+  key_count_ = storage_->state()->key_count();
   node_ = std::make_unique<raft::Node>(config_, state);
   snapshot_applied_ = compact_target_ = state.snapshot.index;
   storage_thread_ = std::make_unique<StorageThread>(
@@ -278,6 +280,8 @@ void RaftDriver::Apply(const std::vector<raft::Entry>& entries) {
       Fail(s);
       return;
     }
+    applied_ = e.index;
+    key_count_ = storage_->state()->key_count();
     auto it = proposals_.find(e.index);
     if (it == proposals_.end()) continue;
     if (it->second.term == e.term) {
@@ -391,6 +395,8 @@ common::Status RaftDriver::CompactNow(raft::Index* snapshot_index) {
 
 void RaftDriver::AfterInstall(const raft::SnapshotMeta& meta) {
   installing_ = false;
+  applied_ = storage_->state()->applied_index();
+  key_count_ = storage_->state()->key_count();
   snapshots_installed_++;
   snapshot_applied_ = std::max(snapshot_applied_, meta.index);
   Log(LogLevel::kNotice, "installed snapshot " + std::to_string(meta.index) + " (term " +

@@ -147,6 +147,10 @@ class RaftDriver {
   common::Status CompactNow(raft::Index* snapshot_index);
 
   raft::Node& node() { return *node_; }
+  // The state machine's applied index and key count as of its last apply or snapshot install,
+  // for INFO: the state machine itself may be replaced on the storage thread meanwhile.
+  raft::Index applied_index() const { return applied_; }
+  uint64_t key_count() const { return key_count_; }
   // A write failed: the node acknowledges nothing more and must exit (fail-stop).
   bool failed() const { return !failure_.ok(); }
   const common::Status& failure() const { return failure_; }
@@ -211,6 +215,8 @@ class RaftDriver {
   bool stopped_ = false;
   // A snapshot install is on the storage thread: the loop leaves the state machine alone.
   bool installing_ = false;
+  raft::Index applied_ = 0;
+  uint64_t key_count_ = 0;
   uint64_t snapshots_installed_ = 0;
   // The applied index when the last automatic compaction was decided (or a snapshot
   // installed); the next comes snapshot_entries later.

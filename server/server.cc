@@ -828,7 +828,7 @@ std::string Server::Info(const std::vector<std::string>& sections) {
     }
     line("raft_leader_addr", leader_addr);
     line("raft_commit_index", num(n.log().committed()));
-    line("raft_applied_index", num(storage_->state()->applied_index()));
+    line("raft_applied_index", num(driver_->applied_index()));
     line("raft_last_index", num(n.log().last_index()));
     line("raft_snapshot_index", num(n.log().snapshot().index));
     line("raft_follower_mode", std::string(FollowerModeName(config_.follower_mode)));
@@ -846,7 +846,7 @@ std::string Server::Info(const std::vector<std::string>& sections) {
   }
   if (wanted("keyspace")) {
     section("Keyspace");
-    uint64_t keys = storage_->state()->key_count();
+    uint64_t keys = driver_->key_count();
     if (keys > 0) line("db0", "keys=" + num(keys) + ",expires=0,avg_ttl=0");
   }
   return s;
@@ -1090,7 +1090,7 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
     w.BulkString("commit_index");
     w.Integer(static_cast<int64_t>(n.log().committed()));
     w.BulkString("applied_index");
-    w.Integer(static_cast<int64_t>(storage_->state()->applied_index()));
+    w.Integer(static_cast<int64_t>(driver_->applied_index()));
     w.BulkString("snapshot_index");
     w.Integer(static_cast<int64_t>(n.log().snapshot().index));
     return client.Reply(out);
