@@ -375,6 +375,17 @@ struct PeerTransport::Rep {
       c->rep->Close(c, std::string("cannot connect: ") + uv_strerror(status), LogLevel::kVerbose);
       return;
     }
+    // Dialing a local port nobody listens on can connect the socket to itself (TCP
+    // simultaneous open, when the kernel picks that very port as the source). It would hold
+    // the port its peer needs to listen on: drop it at once and dial again later.
+    sockaddr_storage local, remote;
+    int local_len = sizeof(local), remote_len = sizeof(remote);
+    if (uv_tcp_getsockname(&c->tcp, reinterpret_cast<sockaddr*>(&local), &local_len) == 0 &&
+        uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&remote), &remote_len) == 0 &&
+        local_len == remote_len && FormatAddress(local) == FormatAddress(remote)) {
+      c->rep->Close(c, "connected to itself", LogLevel::kVerbose);
+      return;
+    }
     c->rep->BeginHandshake(c);
   }
 

@@ -8,7 +8,7 @@ set -euo pipefail
 server=$1
 command -v redis-cli >/dev/null || { echo "redis-cli missing (scripts/setup.sh installs redis-tools)"; exit 1; }
 work=$(mktemp -d)
-base=$((20000 + (RANDOM % 400) * 10))
+base=$((11000 + (RANDOM % 100) * 10))
 export RAFTKV_BASE_PORT=$base
 pids=()
 cleanup() {
