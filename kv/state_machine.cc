@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <clocale>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -56,16 +57,23 @@ bool ParseInt64(std::string_view s, int64_t* out) {
   return true;
 }
 
-// A decimal number as Redis accepts it for INCRBYFLOAT (no spaces, not NaN or infinite),
-// parsed the same on every machine: IEEE binary64, no locale.
+// A number as Redis 7.0 reads one for INCRBYFLOAT (string2ld): strtold's syntax (decimal,
+// hexadecimal such as 0x10 or 0x1p-2, inf or infinity in any case, an optional sign), the whole
+// text and nothing else (no spaces around it, no NUL inside), shorter than 5120 bytes, not NaN.
+// raftkv computes in IEEE binary64 (docs/commands.md), so the text is read with strtod, which
+// rounds correctly (the same double on every node), in the "C" locale whatever the process's.
+// Infinity is accepted here; the sum then fails as Redis's does ("increment would produce NaN or
+// Infinity"). A number beyond a double's range reads as infinite, and fails the same way; one too
+// small for a double reads as 0 or a subnormal.
 bool ParseDouble(std::string_view s, double* out) {
-  if (s.empty() || s.size() > 5000) return false;
-  if (s[0] == '+') s.remove_prefix(1);
-  if (s.empty() || s[0] == '+') return false;
-  double v = 0;
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v, std::chars_format::general);
-  if (ec != std::errc() || ptr != s.data() + s.size() || std::isnan(v) || std::isinf(v))
-    return false;
+  if (s.empty() || s.size() >= 5120) return false;
+  if (std::string_view(" \t\n\v\f\r").find(s[0]) != std::string_view::npos) return false;
+  static const locale_t c_locale = newlocale(LC_ALL_MASK, "C", locale_t{});
+  CHECK(c_locale != locale_t{}) << "newlocale(\"C\") failed";
+  const std::string text(s);  // NUL-terminated for strtod
+  char* end = nullptr;
+  const double v = strtod_l(text.c_str(), &end, c_locale);
+  if (end != text.c_str() + text.size() || std::isnan(v)) return false;
   *out = v;
   return true;
 }

@@ -33,28 +33,6 @@ Plan WrongArgs(const std::string& name) {
   return Fail("ERR wrong number of arguments for '" + name + "' command");
 }
 
-// Redis's string2ll: what INCRBY and friends accept as an amount.
-bool ParseInt(const std::string& s, int64_t* out) {
-  if (s.empty() || s.size() > 20) return false;
-  size_t i = s[0] == '-' ? 1 : 0;
-  if (i == s.size() || (s[i] == '0' && s.size() > i + 1)) return false;
-  int64_t v = 0;
-  for (; i < s.size(); i++) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    int d = s[i] - '0';
-    if (s[0] == '-') {
-      if (v < (INT64_MIN + d) / 10) return false;
-      v = v * 10 - d;
-    } else {
-      if (v > (INT64_MAX - d) / 10) return false;
-      v = v * 10 + d;
-    }
-  }
-  if (s == "-0") return false;
-  *out = v;
-  return true;
-}
-
 Op MakeOp(OpCode code, std::vector<std::string> keys, std::vector<std::string> values = {}) {
   Op op;
   op.code = code;
@@ -122,7 +100,7 @@ void StorageError(const common::Status& s, std::string* out) {
 
 Plan PlanScan(const std::vector<std::string>& args) {
   size_t argc = args.size();
-  if (argc < 2 || argc % 2 != 0) return argc < 2 ? WrongArgs("scan") : Fail("ERR syntax error");
+  if (argc % 2 != 0) return Fail("ERR syntax error");  // an option without its value
   uint64_t cursor = 0;
   {
     const std::string& c = args[1];
@@ -142,7 +120,7 @@ Plan PlanScan(const std::vector<std::string>& args) {
     if (opt == "match") {
       pattern = args[i + 1];
     } else if (opt == "count") {
-      if (!ParseInt(args[i + 1], &count))
+      if (!ParseInt64(args[i + 1], &count))
         return Fail("ERR value is not an integer or out of range");
       if (count < 1) return Fail("ERR syntax error");
     } else if (opt == "type") {
@@ -181,11 +159,217 @@ Plan PlanScan(const std::vector<std::string>& args) {
   });
 }
 
+// ---- The command table ----
+
+struct Subcommand {
+  std::string_view name;  // lower case
+  int arity;              // Redis's: n exactly n arguments, -n at least n (command included)
+  std::string_view help;  // its lines in `<command> HELP`, separated by '\n'
+};
+
+struct CommandSpec {
+  std::string_view name;  // lower case
+  int arity;
+  bool data;                                // needs the leader (Plan)
+  std::span<const Subcommand> subcommands;  // a container command's, HELP among them
+};
+
+constexpr Subcommand kClientSubcommands[] = {
+    {"getname", 2, "GETNAME\n    Return the name of the current connection."},
+    {"id", 2, "ID\n    Return the ID of the current connection."},
+    {"setinfo", 4,
+     "SETINFO <option> <value>\n"
+     "    Accepted for client libraries (LIB-NAME, LIB-VER); the value is not kept."},
+    {"setname", 3, "SETNAME <name>\n    Assign the name <name> to the current connection."},
+    {"help", 2, "HELP\n    Prints this help."},
+};
+
+constexpr Subcommand kConfigSubcommands[] = {
+    {"get", -3,
+     "GET <pattern> [<pattern> ...]\n"
+     "    Return parameters matching the glob-like <pattern>s and their values."},
+    {"help", 2, "HELP\n    Prints this help."},
+};
+
+constexpr Subcommand kClusterSubcommands[] = {
+    {"info", 2, "INFO\n    Return information about the cluster."},
+    {"keyslot", 3, "KEYSLOT <key>\n    Return the hash slot for <key>."},
+    {"myid", 2, "MYID\n    Return the node id."},
+    {"nodes", 2,
+     "NODES\n"
+     "    Return cluster configuration seen by node. Output format:\n"
+     "    <id> <ip:port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ..."},
+    {"shards", 2,
+     "SHARDS\n"
+     "    Return information about slot range mappings and the nodes associated with them."},
+    {"slots", 2,
+     "SLOTS\n"
+     "    Return information about slots range mappings. Each range is made of:\n"
+     "    start, end, master and replicas IP addresses, ports and ids"},
+    {"help", 2, "HELP\n    Prints this help."},
+};
+
+constexpr CommandSpec kCommands[] = {
+    // Data commands: reads.
+    {"get", 2, true, {}},
+    {"strlen", 2, true, {}},
+    {"type", 2, true, {}},
+    {"exists", -2, true, {}},
+    {"mget", -2, true, {}},
+    {"ttl", 2, true, {}},
+    {"pttl", 2, true, {}},
+    {"persist", 2, true, {}},
+    {"expiretime", 2, true, {}},
+    {"pexpiretime", 2, true, {}},
+    {"dbsize", 1, true, {}},
+    {"keys", 2, true, {}},
+    {"scan", -2, true, {}},
+    // Data commands: writes.
+    {"set", -3, true, {}},
+    {"put", -3, true, {}},
+    {"setnx", 3, true, {}},
+    {"getset", 3, true, {}},
+    {"getdel", 2, true, {}},
+    {"mset", -3, true, {}},
+    {"del", -2, true, {}},
+    {"unlink", -2, true, {}},
+    {"append", 3, true, {}},
+    {"incr", 2, true, {}},
+    {"decr", 2, true, {}},
+    {"incrby", 3, true, {}},
+    {"decrby", 3, true, {}},
+    {"incrbyfloat", 3, true, {}},
+    {"flushall", -1, true, {}},
+    {"flushdb", -1, true, {}},
+    {"setex", 4, true, {}},
+    {"psetex", 4, true, {}},
+    {"getex", -2, true, {}},
+    {"expire", -3, true, {}},
+    {"pexpire", -3, true, {}},
+    {"expireat", -3, true, {}},
+    {"pexpireat", -3, true, {}},
+    {"raft.transfer-leader", 2, true, {}},
+    // Transactions.
+    {"multi", 1, false, {}},
+    {"exec", 1, false, {}},
+    {"discard", 1, false, {}},
+    {"watch", -2, false, {}},
+    {"unwatch", 1, false, {}},
+    // Connection and node commands.
+    {"ping", -1, false, {}},
+    {"echo", 2, false, {}},
+    {"quit", -1, false, {}},
+    {"select", 2, false, {}},
+    {"auth", -2, false, {}},
+    {"hello", -1, false, {}},
+    {"client", -2, false, kClientSubcommands},
+    {"command", -1, false, {}},  // any arguments: an empty array
+    {"config", -2, false, kConfigSubcommands},
+    {"info", -1, false, {}},
+    {"cluster", -2, false, kClusterSubcommands},
+    {"raft.status", 1, false, {}},
+    {"raft.compact", 1, false, {}},
+};
+
+const CommandSpec* FindCommand(std::string_view lower_name) {
+  for (const CommandSpec& c : kCommands) {
+    if (c.name == lower_name) return &c;
+  }
+  return nullptr;
+}
+
+// An argument as Redis's "%s" prints it: up to its first NUL byte.
+std::string_view AsCString(std::string_view s) { return s.substr(0, s.find('\0')); }
+
+std::string Upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
 }  // namespace
 
 std::string ErrorReply(std::string_view text) {
   std::string out;
   protocol::RespWriter(&out).Error(text);
+  return out;
+}
+
+bool ParseInt64(std::string_view s, int64_t* out) {
+  if (s.empty() || s.size() > 20) return false;
+  size_t i = s[0] == '-' ? 1 : 0;
+  if (i == s.size() || (s[i] == '0' && s.size() > i + 1)) return false;
+  int64_t v = 0;
+  for (; i < s.size(); i++) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    int d = s[i] - '0';
+    if (s[0] == '-') {
+      if (v < (INT64_MIN + d) / 10) return false;
+      v = v * 10 - d;
+    } else {
+      if (v > (INT64_MAX - d) / 10) return false;
+      v = v * 10 + d;
+    }
+  }
+  if (s == "-0") return false;
+  *out = v;
+  return true;
+}
+
+std::string UnknownCommandError(const std::vector<std::string>& args) {
+  // Redis 7.0's commandCheckExistence: "'%.*s' " with the room left of 128, while the list is
+  // shorter than 128; the name as "%.128s".
+  std::string list;
+  for (size_t i = 1; i < args.size() && list.size() < 128; i++) {
+    const size_t room = 128 - list.size();
+    list.append("'").append(AsCString(args[i]).substr(0, room)).append("' ");
+  }
+  return "ERR unknown command '" + std::string(AsCString(args[0]).substr(0, 128)) +
+         "', with args beginning with: " + list;
+}
+
+std::string CheckCommand(const std::vector<std::string>& args) {
+  const std::string name = Lower(args[0]);
+  const CommandSpec* command = FindCommand(name);
+  if (command == nullptr) return UnknownCommandError(args);
+  std::string full_name = name;
+  int arity = command->arity;
+  if (args.size() >= 2 && !command->subcommands.empty()) {
+    const std::string sub = Lower(args[1]);
+    auto it = std::find_if(command->subcommands.begin(), command->subcommands.end(),
+                           [&sub](const Subcommand& s) { return s.name == sub; });
+    if (it == command->subcommands.end()) {
+      return "ERR unknown subcommand '" + std::string(AsCString(args[1]).substr(0, 128)) +
+             "'. Try " + Upper(AsCString(args[0])) + " HELP.";
+    }
+    full_name += "|" + sub;
+    arity = it->arity;
+  }
+  const auto argc = static_cast<int>(std::min<size_t>(args.size(), INT_MAX));
+  if ((arity > 0 && argc != arity) || argc < -arity) {
+    return "ERR wrong number of arguments for '" + full_name + "' command";
+  }
+  return "";
+}
+
+std::string HelpReply(std::string_view command) {
+  const CommandSpec* spec = FindCommand(Lower(command));
+  if (spec == nullptr || spec->subcommands.empty()) return "";
+  // Redis's addReplyHelp: a header, each subcommand's lines, HELP last.
+  std::vector<std::string_view> lines;
+  for (const Subcommand& s : spec->subcommands) {
+    std::string_view help = s.help;
+    for (size_t end; (end = help.find('\n')) != std::string_view::npos;
+         help.remove_prefix(end + 1)) {
+      lines.push_back(help.substr(0, end));
+    }
+    lines.push_back(help);
+  }
+  std::string out;
+  protocol::RespWriter w(&out);
+  w.ArrayHeader(lines.size() + 1);
+  w.SimpleString(Upper(AsCString(command)) +
+                 " <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+  for (std::string_view line : lines) w.SimpleString(line);
   return out;
 }
 
@@ -296,58 +480,19 @@ bool ScanCursors::Find(uint64_t id, std::string* key) const {
   return false;
 }
 
-bool IsDataCommand(std::string_view n) {
-  static const char* const kNames[] = {"get",
-                                       "strlen",
-                                       "type",
-                                       "exists",
-                                       "mget",
-                                       "ttl",
-                                       "pttl",
-                                       "persist",
-                                       "dbsize",
-                                       "keys",
-                                       "scan",
-                                       "set",
-                                       "put",
-                                       "setnx",
-                                       "getset",
-                                       "getdel",
-                                       "mset",
-                                       "del",
-                                       "unlink",
-                                       "append",
-                                       "incr",
-                                       "decr",
-                                       "incrby",
-                                       "decrby",
-                                       "incrbyfloat",
-                                       "flushall",
-                                       "flushdb",
-                                       "setex",
-                                       "psetex",
-                                       "getex",
-                                       "expire",
-                                       "pexpire",
-                                       "expireat",
-                                       "pexpireat",
-                                       "expiretime",
-                                       "pexpiretime",
-                                       "raft.transfer-leader"};
-  for (const char* name : kNames) {
-    if (n == name) return true;
-  }
-  return false;
+bool IsDataCommand(std::string_view lower_name) {
+  const CommandSpec* c = FindCommand(lower_name);
+  return c != nullptr && c->data;
 }
 
 Plan PlanCommand(const std::vector<std::string>& args) {
+  if (std::string error = CheckCommand(args); !error.empty()) return Fail(error);
   const std::string name = Lower(args[0]);
   const size_t argc = args.size();
 
   // ---- Reads ----
   if (name == "get" || name == "strlen" || name == "type" || name == "ttl" || name == "pttl" ||
       name == "persist" || name == "expiretime" || name == "pexpiretime") {
-    if (argc != 2) return WrongArgs(name);
     if (name == "get") return Read({args[1]}, FormatFirst);
     if (name == "strlen") {
       return Read({args[1]}, [](Results r, std::string* o) {
@@ -368,7 +513,6 @@ Plan PlanCommand(const std::vector<std::string>& args) {
     });
   }
   if (name == "mget" || name == "exists") {
-    if (argc < 2) return WrongArgs(name);
     std::vector<std::string> keys(args.begin() + 1, args.end());
     if (name == "exists") {
       return Read(std::move(keys), [](Results r, std::string* o) {
@@ -382,13 +526,11 @@ Plan PlanCommand(const std::vector<std::string>& args) {
     });
   }
   if (name == "dbsize") {
-    if (argc != 1) return WrongArgs(name);
     return Keyspace([](kv::StateMachine& sm, ScanCursors&, std::string* out) {
       protocol::RespWriter(out).Integer(static_cast<int64_t>(sm.key_count()));
     });
   }
   if (name == "keys") {
-    if (argc != 2) return WrongArgs(name);
     std::string pattern = args[1];
     return Keyspace([pattern](kv::StateMachine& sm, ScanCursors&, std::string* out) {
       std::vector<std::string> found;
@@ -404,7 +546,6 @@ Plan PlanCommand(const std::vector<std::string>& args) {
 
   // ---- Writes ----
   if (name == "set" || name == "put") {
-    if (argc < 3) return WrongArgs(name);
     Op op = MakeOp(OpCode::kSet, {args[1]}, {args[2]});
     for (size_t i = 3; i < argc; i++) {
       std::string opt = Lower(args[i]);
@@ -427,7 +568,6 @@ Plan PlanCommand(const std::vector<std::string>& args) {
     return Fail("ERR expiry is not supported: keys in raftkv do not expire");
   }
   if (name == "setnx" || name == "getset") {
-    if (argc != 3) return WrongArgs(name);
     Op op = MakeOp(OpCode::kSet, {args[1]}, {args[2]});
     if (name == "getset") {
       op.get = true;
@@ -439,11 +579,10 @@ Plan PlanCommand(const std::vector<std::string>& args) {
     });
   }
   if (name == "getdel") {
-    if (argc != 2) return WrongArgs(name);
     return Write(MakeOp(OpCode::kGetDel, {args[1]}), FormatFirst);
   }
   if (name == "mset") {
-    if (argc < 3 || argc % 2 == 0) return WrongArgs(name);
+    if (argc % 2 == 0) return WrongArgs(name);  // a key without its value
     Op op = MakeOp(OpCode::kMSet, {});
     for (size_t i = 1; i < argc; i += 2) {
       op.keys.push_back(args[i]);
@@ -452,19 +591,16 @@ Plan PlanCommand(const std::vector<std::string>& args) {
     return Write(std::move(op), FormatFirst);
   }
   if (name == "del" || name == "unlink") {
-    if (argc < 2) return WrongArgs(name);
     return Write(MakeOp(OpCode::kDel, std::vector<std::string>(args.begin() + 1, args.end())),
                  FormatFirst);
   }
   if (name == "append") {
-    if (argc != 3) return WrongArgs(name);
     return Write(MakeOp(OpCode::kAppend, {args[1]}, {args[2]}), FormatFirst);
   }
   if (name == "incr" || name == "decr" || name == "incrby" || name == "decrby") {
     bool by = name == "incrby" || name == "decrby";
-    if (argc != (by ? 3u : 2u)) return WrongArgs(name);
     int64_t amount = 1;
-    if (by && !ParseInt(args[2], &amount)) {
+    if (by && !ParseInt64(args[2], &amount)) {
       return Fail("ERR value is not an integer or out of range");
     }
     if (name[0] == 'd') {
@@ -476,11 +612,11 @@ Plan PlanCommand(const std::vector<std::string>& args) {
     return Write(std::move(op), FormatFirst);
   }
   if (name == "incrbyfloat") {
-    if (argc != 3) return WrongArgs(name);
     return Write(MakeOp(OpCode::kIncrByFloat, {args[1]}, {args[2]}), FormatFirst);
   }
   if (name == "flushall" || name == "flushdb") {
-    if (argc > 2) return WrongArgs(name);
+    // As Redis: one optional SYNC or ASYNC, anything else is a syntax error.
+    if (argc > 2) return Fail("ERR syntax error");
     if (argc == 2) {
       std::string mode = Lower(args[1]);
       if (mode != "sync" && mode != "async") return Fail("ERR syntax error");
@@ -488,15 +624,14 @@ Plan PlanCommand(const std::vector<std::string>& args) {
     return Write(MakeOp(OpCode::kFlushAll, {}), FormatFirst);
   }
   if (name == "raft.transfer-leader") {
-    if (argc != 2) return WrongArgs(name);
     int64_t id = 0;
-    if (!ParseInt(args[1], &id) || id <= 0) return Fail("ERR invalid node id '" + args[1] + "'");
+    if (!ParseInt64(args[1], &id) || id <= 0) return Fail("ERR invalid node id '" + args[1] + "'");
     Plan p;
     p.kind = Plan::Kind::kTransfer;
     p.transfer_target = static_cast<uint64_t>(id);
     return p;
   }
-  return Fail("ERR unknown command '" + args[0] + "'");
+  return Fail(UnknownCommandError(args));  // not a data command
 }
 
 }  // namespace server

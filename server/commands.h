@@ -1,9 +1,10 @@
-// Command planning: what a data command (one that reads or writes keys, and so needs the
-// leader) does, worked out from its arguments alone. The server executes a Plan on the leader:
-// a read waits for a ReadIndex point and evaluates its kGet ops on the local state; a write is
-// proposed as one log entry; a MULTI queue concatenates the ops of its commands into one entry.
-// Either way the results of the ops go through the plan's `format` to become the reply, so a
-// command answers the same alone or inside EXEC.
+// The command table (every command raftkv knows, with Redis's arities) and command planning:
+// what a data command (one that reads or writes keys, and so needs the leader) does, worked out
+// from its arguments alone. The server executes a Plan on the leader: a read waits for a
+// ReadIndex point and evaluates its kGet ops on the local state; a write is proposed as one log
+// entry; a MULTI queue concatenates the ops of its commands into one entry. Either way the
+// results of the ops go through the plan's `format` to become the reply, so a command answers
+// the same alone or inside EXEC.
 //
 // Replies and errors follow Redis 7.0's texts (docs/commands.md lists every command). Keys never
 // expire in raftkv: the commands that would set an expiry are refused with a clear error; TTL,
@@ -74,11 +75,32 @@ struct Plan {
   uint16_t slot = 0;
 };
 
+// Redis's string2ll: a decimal 64-bit integer without spaces, '+' or leading zeros ("-0" is
+// refused too). What Redis accepts wherever it wants an integer argument.
+bool ParseInt64(std::string_view s, int64_t* out);
+
+// The command table: every command raftkv knows, with Redis's arity (n: exactly n arguments,
+// the name included; -n: at least n) and, for the container commands CLIENT, CONFIG and
+// CLUSTER, their subcommands. CheckCommand looks `args` (args[0] in any case) up as Redis's
+// processCommand does before anything else, authentication and MULTI included, and returns
+// Redis's error text for an unknown command, an unknown subcommand or a wrong number of
+// arguments, or "" when the command may run.
+std::string CheckCommand(const std::vector<std::string>& args);
+
+// Redis's text for an unknown command: the name cut at 128 characters, then the arguments,
+// each quoted, while they take less than 128 characters (the last one cut to fit).
+std::string UnknownCommandError(const std::vector<std::string>& args);
+
+// The reply to `<command> HELP` for a container command (`command` as the client sent it):
+// Redis's layout, listing the subcommands raftkv has. "" for any other command.
+std::string HelpReply(std::string_view command);
+
 // Whether the command named `lower_name` (lower case) is a data command. The others
 // (connection commands, INFO, CLUSTER, ...) are answered by whichever node the client is on.
 bool IsDataCommand(std::string_view lower_name);
 
-// Plans the data command `args` (args[0] in any case). REQUIRES: IsDataCommand(lower args[0]).
+// Plans the data command `args` (args[0] in any case): CheckCommand's errors first, then the
+// command's own. REQUIRES: IsDataCommand(lower args[0]).
 Plan PlanCommand(const std::vector<std::string>& args);
 
 }  // namespace server

@@ -34,6 +34,18 @@ std::string WrongArgs(const std::string& name) {
   return ErrorReply("ERR wrong number of arguments for '" + name + "' command");
 }
 
+// Redis's check on a client name (CLIENT SETNAME, HELLO SETNAME): printable ASCII without spaces;
+// "" clears the name. "" when `name` is acceptable, else the error text.
+std::string ClientNameError(const std::string& name) {
+  for (char c : name) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < '!' || u > '~') {
+      return "ERR Client names cannot contain spaces, newlines or special characters.";
+    }
+  }
+  return "";
+}
+
 template <typename T>
 void CloseHandle(T* handle) {
   uv_close(reinterpret_cast<uv_handle_t*>(handle),
@@ -678,7 +690,7 @@ std::string Server::ClusterReply(const std::vector<std::string>& args) {
     w.BulkString("health");
     w.BulkString("online");
   };
-  if (sub == "slots" && args.size() == 2) {
+  if (sub == "slots") {
     if (lead == nullptr) return ErrorReply(kNoLeader);
     w.ArrayHeader(1);
     w.ArrayHeader(2 + config_.cluster.size());
@@ -696,7 +708,7 @@ std::string Server::ClusterReply(const std::vector<std::string>& args) {
     }
     return out;
   }
-  if (sub == "shards" && args.size() == 2) {
+  if (sub == "shards") {
     if (lead == nullptr) return ErrorReply(kNoLeader);
     w.ArrayHeader(1);
     w.ArrayHeader(4);
@@ -712,7 +724,7 @@ std::string Server::ClusterReply(const std::vector<std::string>& args) {
     }
     return out;
   }
-  if (sub == "nodes" && args.size() == 2) {
+  if (sub == "nodes") {
     std::string text;
     for (const ClusterMember& m : config_.cluster) {
       bool is_leader = m.id == leader;
@@ -727,7 +739,7 @@ std::string Server::ClusterReply(const std::vector<std::string>& args) {
     w.BulkString(text);
     return out;
   }
-  if (sub == "info" && args.size() == 2) {
+  if (sub == "info") {
     std::string text =
         std::string("cluster_enabled:1\r\ncluster_state:") + (lead ? "ok" : "fail") +
         "\r\ncluster_slots_assigned:16384\r\ncluster_slots_ok:" + (lead ? "16384" : "0") +
@@ -737,16 +749,16 @@ std::string Server::ClusterReply(const std::vector<std::string>& args) {
     w.BulkString(text);
     return out;
   }
-  if (sub == "myid" && args.size() == 2) {
+  if (sub == "myid") {
     w.BulkString(ClusterNodeName(config_.node_id));
     return out;
   }
-  if (sub == "keyslot" && args.size() == 3) {
+  if (sub == "keyslot") {
     w.Integer(KeyHashSlot(args[2]));
     return out;
   }
-  return ErrorReply("ERR unknown subcommand or wrong number of arguments for 'cluster|" +
-                    (args.size() >= 2 ? args[1] : std::string()) + "'");
+  // CheckCommand lets nothing else through.
+  return ErrorReply("ERR unknown subcommand '" + args[1] + "'. Try CLUSTER HELP.");
 }
 
 std::string Server::Info(const std::vector<std::string>& sections) {
@@ -860,29 +872,44 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
   std::string out;
   protocol::RespWriter w(&out);
   size_t argc = args.size();
+  Transaction* txn = &ConnectionOf(client)->txn;
+  const bool in_multi = txn->active;
 
-  if (!client.authenticated() && name != "auth" && name != "hello" && name != "quit") {
-    client.Reply(ErrorReply("NOAUTH Authentication required."));
-    return;
+  // The order of Redis's processCommand: QUIT whatever the state; then an unknown command or a
+  // wrong number of arguments; then authentication; then MULTI's queue.
+  if (name == "quit") {
+    w.Ok();
+    client.Reply(out);
+    return client.Close();
+  }
+  // A command refused before it runs marks the transaction (EXEC then aborts); a refused EXEC
+  // discards it and says why (Redis's rejectCommand).
+  auto reject = [&](std::string error) {
+    if (txn->active) txn->dirty = true;
+    if (name == "exec") {
+      *txn = Transaction();
+      if (error.starts_with("ERR ")) error.erase(0, 4);
+      return client.Reply(ErrorReply("EXECABORT Transaction discarded because of: " + error));
+    }
+    client.Reply(ErrorReply(error));
+  };
+  if (std::string error = CheckCommand(args); !error.empty()) return reject(std::move(error));
+  if (!client.authenticated() && name != "auth" && name != "hello") {
+    return reject("NOAUTH Authentication required.");
   }
 
   // ---- MULTI / EXEC ----
-  Transaction* txn = &ConnectionOf(client)->txn;
-  bool in_multi = txn->active;
-  if (in_multi && name != "exec" && name != "discard" && name != "multi" && name != "watch" &&
-      name != "quit") {
-    if (!IsDataCommand(name)) {
-      txn->dirty = true;
-      return client.Reply(ErrorReply("ERR '" + name + "' is not supported inside MULTI"));
-    }
+  if (in_multi && name != "exec" && name != "discard" && name != "multi" && name != "watch") {
+    // Connection and node commands answer at once in Redis; raftkv refuses them here rather
+    // than run them out of order (docs/commands.md).
+    if (!IsDataCommand(name)) return reject("ERR '" + name + "' is not supported inside MULTI");
     Plan p = PlanCommand(args);
     if (p.kind == Plan::Kind::kError) {
       txn->dirty = true;
       return client.Reply(p.error);
     }
     if (p.kind != Plan::Kind::kRead && p.kind != Plan::Kind::kWrite) {
-      txn->dirty = true;
-      return client.Reply(ErrorReply("ERR '" + name + "' is not supported inside MULTI"));
+      return reject("ERR '" + name + "' is not supported inside MULTI");
     }
     txn->queue.push_back(std::move(args));
     txn->plans.push_back(std::move(p));
@@ -890,7 +917,6 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
     return client.Reply(out);
   }
   if (name == "multi") {
-    if (argc != 1) return client.Reply(WrongArgs(name));
     if (in_multi) return client.Reply(ErrorReply("ERR MULTI calls can not be nested"));
     txn->active = true;
     txn->dirty = false;
@@ -898,7 +924,6 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
     return client.Reply(out);
   }
   if (name == "exec" || name == "discard") {
-    if (argc != 1) return client.Reply(WrongArgs(name));
     if (!in_multi) {
       return client.Reply(
           ErrorReply(name == "exec" ? "ERR EXEC without MULTI" : "ERR DISCARD without MULTI"));
@@ -921,18 +946,20 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
     }
     return Dispatch(client, std::move(plans), std::move(queue), true);
   }
-  if (name == "watch" || name == "unwatch") {
-    if (name == "unwatch") {  // nothing is ever watched
-      w.Ok();
-      return client.Reply(out);
-    }
-    if (argc < 2) return client.Reply(WrongArgs(name));
+  if (name == "unwatch") {  // nothing is ever watched
+    w.Ok();
+    return client.Reply(out);
+  }
+  if (name == "watch") {
     if (in_multi) return client.Reply(ErrorReply("ERR WATCH inside MULTI is not allowed"));
     return client.Reply(ErrorReply(
         "ERR WATCH is not supported: use MULTI/EXEC, which applies as one atomic log entry"));
   }
 
   // ---- Connection and node commands ----
+  if ((name == "client" || name == "config" || name == "cluster") && Lower(args[1]) == "help") {
+    return client.Reply(HelpReply(args[0]));
+  }
   if (name == "ping") {
     if (argc > 2) return client.Reply(WrongArgs(name));
     if (argc == 2) {
@@ -943,101 +970,42 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
     return client.Reply(out);
   }
   if (name == "echo") {
-    if (argc != 2) return client.Reply(WrongArgs(name));
     w.BulkString(args[1]);
     return client.Reply(out);
   }
-  if (name == "quit") {
-    w.Ok();
-    client.Reply(out);
-    return client.Close();
-  }
   if (name == "select") {
-    if (argc != 2) return client.Reply(WrongArgs(name));
-    if (args[1] != "0") return client.Reply(ErrorReply("ERR DB index is out of range"));
+    // Redis reads an int first: not a number, then out of an int's range, then no such database.
+    int64_t db = 0;
+    if (!ParseInt64(args[1], &db)) {
+      return client.Reply(ErrorReply("ERR value is not an integer or out of range"));
+    }
+    if (db < INT32_MIN || db > INT32_MAX) {
+      return client.Reply(
+          ErrorReply("ERR value is out of range, value must between -2147483648 and 2147483647"));
+    }
+    if (db != 0) return client.Reply(ErrorReply("ERR DB index is out of range"));
     w.Ok();
     return client.Reply(out);
   }
-  if (name == "auth" || name == "hello") {
-    auto password_ok = [this](const std::string& user, const std::string& pass) {
-      return !config_.requirepass.empty() && user == "default" &&
-             pass.size() == config_.requirepass.size() &&
-             CRYPTO_memcmp(pass.data(), config_.requirepass.data(), pass.size()) == 0;
-    };
-    if (name == "auth") {
-      if (argc != 2 && argc != 3) return client.Reply(WrongArgs(name));
-      if (config_.requirepass.empty()) {
-        return client.Reply(ErrorReply(
-            "ERR AUTH <password> called without any password configured for the default user. "
-            "Are you sure your configuration is correct?"));
-      }
-      if (!password_ok(argc == 2 ? "default" : args[1], args[argc - 1])) {
-        return client.Reply(
-            ErrorReply("WRONGPASS invalid username-password pair or user is disabled."));
-      }
-      client.set_authenticated(true);
-      w.Ok();
-      return client.Reply(out);
-    }
-    if (argc >= 2 && args[1] != "2") {
-      return client.Reply(ErrorReply("NOPROTO sorry, this protocol version is not supported."));
-    }
-    for (size_t i = 2; i < argc; i++) {
-      std::string opt = Lower(args[i]);
-      if (opt == "auth" && i + 2 < argc) {
-        if (!password_ok(args[i + 1], args[i + 2])) {
-          return client.Reply(
-              ErrorReply("WRONGPASS invalid username-password pair or user is disabled."));
-        }
-        client.set_authenticated(true);
-        i += 2;
-      } else if (opt == "setname" && i + 1 < argc) {
-        client.set_name(args[++i]);
-      } else {
-        return client.Reply(ErrorReply("ERR Syntax error in HELLO option '" + args[i] + "'"));
-      }
-    }
-    if (!client.authenticated()) {
-      return client.Reply(ErrorReply(
-          "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-          "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client "
-          "and select the RESP protocol version at the same time"));
-    }
-    w.ArrayHeader(14);
-    w.BulkString("server");
-    w.BulkString("redis");
-    w.BulkString("version");
-    w.BulkString("7.0.0");
-    w.BulkString("proto");
-    w.Integer(2);
-    w.BulkString("id");
-    w.Integer(static_cast<int64_t>(client.id()));
-    w.BulkString("mode");
-    w.BulkString("standalone");
-    w.BulkString("role");
-    w.BulkString(driver_->node().role() == raft::Role::kLeader ? "master" : "replica");
-    w.BulkString("modules");
-    w.ArrayHeader(0);
-    return client.Reply(out);
-  }
+  if (name == "auth" || name == "hello") return client.Reply(AuthOrHello(client, args));
   if (name == "client") {
-    std::string sub = argc >= 2 ? Lower(args[1]) : "";
-    if (sub == "setname" && argc == 3) {
+    std::string sub = Lower(args[1]);
+    if (sub == "setname") {
+      if (std::string error = ClientNameError(args[2]); !error.empty()) {
+        return client.Reply(ErrorReply(error));
+      }
       client.set_name(args[2]);
       w.Ok();
-    } else if (sub == "getname" && argc == 2) {
+    } else if (sub == "getname") {
       if (client.name().empty()) {
         w.NullBulk();
       } else {
         w.BulkString(client.name());
       }
-    } else if (sub == "id" && argc == 2) {
+    } else if (sub == "id") {
       w.Integer(static_cast<int64_t>(client.id()));
-    } else if (sub == "setinfo" && argc == 4) {
+    } else {  // setinfo
       w.Ok();
-    } else {
-      return client.Reply(
-          ErrorReply("ERR unknown subcommand or wrong number of arguments for 'client'"));
     }
     return client.Reply(out);
   }
@@ -1045,27 +1013,25 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
     w.ArrayHeader(0);
     return client.Reply(out);
   }
-  if (name == "config") {
-    if (argc != 3 || Lower(args[1]) != "get") {
-      return client.Reply(
-          ErrorReply("ERR unknown subcommand or wrong number of arguments for 'config'"));
-    }
+  if (name == "config") {  // CONFIG GET pattern…
     // What redis-benchmark and client libraries ask on connect, plus our own keys (never the
-    // secrets).
-    std::string pattern = Lower(args[2]);
-    std::vector<std::string> pairs;
-    auto add = [&](std::string_view key, const std::string& value) {
-      if (GlobMatch(pattern, key)) {
-        pairs.emplace_back(key);
-        pairs.push_back(value);
-      }
-    };
-    add("save", "");
-    add("appendonly", "no");
-    add("databases", "1");
-    for (const auto& [key, value] : ConfigEntries(config_)) {
+    // secrets). As Redis 7: each key once, however many patterns match it.
+    std::vector<std::pair<std::string, std::string>> entries = {
+        {"save", ""}, {"appendonly", "no"}, {"databases", "1"}};
+    for (auto& [key, value] : ConfigEntries(config_)) {
       if (key == "cluster-secret" || key == "requirepass") continue;
-      add(key, value);
+      entries.emplace_back(std::move(key), std::move(value));
+    }
+    std::vector<bool> taken(entries.size());
+    std::vector<std::string> pairs;
+    for (size_t i = 2; i < argc; i++) {
+      const std::string pattern = Lower(args[i]);
+      for (size_t e = 0; e < entries.size(); e++) {
+        if (taken[e] || !GlobMatch(pattern, entries[e].first)) continue;
+        taken[e] = true;
+        pairs.push_back(entries[e].first);
+        pairs.push_back(entries[e].second);
+      }
     }
     w.BulkStringArray(pairs);
     return client.Reply(out);
@@ -1076,7 +1042,6 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
   }
   if (name == "cluster") return client.Reply(ClusterReply(args));
   if (name == "raft.status") {
-    if (argc != 1) return client.Reply(WrongArgs(name));
     raft::Node& n = driver_->node();
     w.ArrayHeader(14);
     w.BulkString("node_id");
@@ -1097,7 +1062,6 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
   }
 
   if (name == "raft.compact") {
-    if (argc != 1) return client.Reply(WrongArgs(name));
     raft::Index index = 0;
     common::Status s = driver_->CompactNow(&index);
     if (!s.ok()) return client.Reply(ErrorReply("ERR " + s.message()));
@@ -1115,10 +1079,84 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
     commands.push_back(std::move(args));
     return Dispatch(client, std::move(plans), std::move(commands), false);
   }
+  client.Reply(ErrorReply(UnknownCommandError(args)));  // in the table but not handled above
+}
 
-  std::string msg = "ERR unknown command '" + args[0] + "', with args beginning with: ";
-  for (size_t i = 1; i < argc && msg.size() < 128; i++) msg += "'" + args[i] + "' ";
-  client.Reply(ErrorReply(msg));
+// AUTH and HELLO, as Redis 7.0.15 answers them. Only the default user exists: with
+// `requirepass` its password is that; without, it has none (Redis's `nopass`), so any password
+// authenticates it.
+std::string Server::AuthOrHello(Client& client, const std::vector<std::string>& args) {
+  const size_t argc = args.size();
+  auto password_ok = [this](const std::string& user, const std::string& pass) {
+    if (user != "default") return false;
+    if (config_.requirepass.empty()) return true;
+    return pass.size() == config_.requirepass.size() &&
+           CRYPTO_memcmp(pass.data(), config_.requirepass.data(), pass.size()) == 0;
+  };
+  const std::string wrongpass = "WRONGPASS invalid username-password pair or user is disabled.";
+  std::string out;
+  protocol::RespWriter w(&out);
+  if (Lower(args[0]) == "auth") {
+    if (argc > 3) return ErrorReply("ERR syntax error");
+    if (argc == 2 && config_.requirepass.empty()) {
+      return ErrorReply(
+          "ERR AUTH <password> called without any password configured for the default user. "
+          "Are you sure your configuration is correct?");
+    }
+    if (!password_ok(argc == 2 ? "default" : args[1], args[argc - 1])) {
+      return ErrorReply(wrongpass);
+    }
+    client.set_authenticated(true);
+    w.Ok();
+    return out;
+  }
+  // HELLO [protover [AUTH username password] [SETNAME clientname]]: the version first, then the
+  // options in order, each taking effect at once (as in Redis 7.0, a name is kept even when a
+  // later option fails or the client is not authenticated). Only RESP2 is spoken
+  // (docs/commands.md): 3 gets -NOPROTO too.
+  if (argc >= 2) {
+    int64_t version = 0;
+    if (!ParseInt64(args[1], &version)) {
+      return ErrorReply("ERR Protocol version is not an integer or out of range");
+    }
+    if (version != 2) return ErrorReply("NOPROTO unsupported protocol version");
+  }
+  for (size_t i = 2; i < argc; i++) {
+    std::string opt = Lower(args[i]);
+    if (opt == "auth" && i + 2 < argc) {
+      if (!password_ok(args[i + 1], args[i + 2])) return ErrorReply(wrongpass);
+      client.set_authenticated(true);
+      i += 2;
+    } else if (opt == "setname" && i + 1 < argc) {
+      const std::string& name = args[++i];
+      if (std::string error = ClientNameError(name); !error.empty()) return ErrorReply(error);
+      client.set_name(name);
+    } else {
+      return ErrorReply("ERR Syntax error in HELLO option '" + args[i] + "'");
+    }
+  }
+  if (!client.authenticated()) {
+    return ErrorReply(
+        "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+        "HELLO AUTH <user> <pass> option can be used to authenticate the client and select "
+        "the RESP protocol version at the same time");
+  }
+  w.ArrayHeader(14);
+  w.BulkString("server");
+  w.BulkString("redis");
+  w.BulkString("version");
+  w.BulkString("7.0.0");
+  w.BulkString("proto");
+  w.Integer(2);
+  w.BulkString("id");
+  w.Integer(static_cast<int64_t>(client.id()));
+  w.BulkString("mode");
+  w.BulkString("standalone");
+  w.BulkString("role");
+  w.BulkString(driver_->node().role() == raft::Role::kLeader ? "master" : "replica");
+  w.BulkString("modules");
+  w.ArrayHeader(0);
+  return out;
 }
 
 }  // namespace server

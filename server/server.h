@@ -100,6 +100,9 @@ class Server : public ClientHandler {
   // -MOVED to the leader (slot `slot`) or -CLUSTERDOWN.
   std::string RedirectReply(uint16_t slot);
   std::string ClusterReply(const std::vector<std::string>& args);
+  // The reply to AUTH or HELLO (args as the client sent them); authenticates `client` and sets
+  // its name as they ask.
+  std::string AuthOrHello(Client& client, const std::vector<std::string>& args);
   // INFO's text; args as the client sent them (INFO [section ...]).
   std::string Info(const std::vector<std::string>& args);
   void CheckDisk();

@@ -1,9 +1,10 @@
 // Authentication as Redis 7.0 does it (reliability plan §4.1): with `requirepass`, every
 // command but AUTH, HELLO and QUIT gets -NOAUTH until the client authenticates with AUTH
 // <password>, AUTH default <password> or HELLO 2 AUTH default <password>; a wrong password
-// gets -WRONGPASS. Without a password, AUTH gets Redis's "called without any password" error.
-//
-// Tests named DISABLED_ expect Redis's reply where raftkv differs today; each says how.
+// gets -WRONGPASS. As in Redis, an unknown command or a wrong number of arguments gets its own
+// error first. Without a password, the default user has none: AUTH <password> gets Redis's
+// "called without any password" error, AUTH default <anything> succeeds. Expected replies are
+// redis-server 7.0.15's.
 #include <string>
 #include <vector>
 
@@ -65,9 +66,15 @@ TEST_F(IntegrationAuth, NoAuthBeforeAuthenticating) {
                                              {"CLIENT", "ID"},
                                              {"SELECT", "0"},
                                              {"DBSIZE"},
-                                             {"FOO", "a"}}) {
+                                             {"UNWATCH"}}) {
     EXPECT_EQ(c.Call(args), kNoAuth) << args[0];
   }
+  // Redis checks that the command exists and has its number of arguments first.
+  EXPECT_EQ(c.Call({"FOO", "a"}), Err("ERR unknown command 'FOO', with args beginning with: 'a' "));
+  EXPECT_EQ(c.Call({"GET"}), WrongArgs("get"));
+  EXPECT_EQ(c.Call({"CLIENT", "FOO"}), Err("ERR unknown subcommand 'FOO'. Try CLIENT HELP."));
+  EXPECT_EQ(c.Call({"EXEC"}),
+            Err("EXECABORT Transaction discarded because of: NOAUTH Authentication required."));
   // HELLO without AUTH does not authenticate either.
   EXPECT_EQ(c.Call({"HELLO", "2"})
                 .rfind("-NOAUTH HELLO must be called with the client already "
@@ -77,9 +84,8 @@ TEST_F(IntegrationAuth, NoAuthBeforeAuthenticating) {
   EXPECT_EQ(c.Call({"GET", "k"}), kNoAuth);
 }
 
-// Redis 7.0.15's text; raftkv sends Redis 7.2's, which says "HELLO <proto> AUTH <user>
-// <pass>" where 7.0 says "HELLO AUTH <user> <pass>".
-TEST_F(IntegrationAuth, DISABLED_HelloWithoutAuthAsRedis70) {
+// Redis 7.0.15's text (7.2 says "HELLO <proto> AUTH <user> <pass>").
+TEST_F(IntegrationAuth, HelloWithoutAuthAsRedis70) {
   RedisClient c = ConnectWithPassword();
   ASSERT_TRUE(c.connected());
   EXPECT_EQ(c.Call({"HELLO", "2"}),
@@ -160,8 +166,8 @@ TEST_F(IntegrationAuth, Hello3IsRefused) {
   EXPECT_EQ(c.Call({"PING"}), Status("PONG"));
 }
 
-// raftkv answers `AUTH a b c` with the wrong-arguments error; Redis with a syntax error.
-TEST_F(IntegrationAuth, DISABLED_AuthThreeArgumentsAsRedis) {
+// More than two arguments: a syntax error (AUTH alone: the wrong-arguments error).
+TEST_F(IntegrationAuth, AuthThreeArgumentsAsRedis) {
   RedisClient c = ConnectWithPassword();
   ASSERT_TRUE(c.connected());
   EXPECT_EQ(c.Call({"AUTH", "default", kPassword, "extra"}), Err("ERR syntax error"));
@@ -181,15 +187,14 @@ TEST_F(IntegrationAuth, AuthWithoutPasswordConfigured) {
 
 // Without requirepass Redis's default user has no password (`nopass`): AUTH default <any>
 // and HELLO 2 AUTH default <any> succeed, another user gets WRONGPASS, and three arguments
-// are a syntax error. raftkv answers the two-argument forms with the "called without any
-// password" error, HELLO AUTH with -WRONGPASS, and `AUTH a b c` with the wrong-arguments
-// error.
-TEST_F(IntegrationAuth, DISABLED_AuthUserWithoutPasswordConfiguredAsRedis) {
+// are a syntax error.
+TEST_F(IntegrationAuth, AuthUserWithoutPasswordConfiguredAsRedis) {
   RedisClient c = ConnectWithoutPassword();
   ASSERT_TRUE(c.connected());
   EXPECT_EQ(c.Call({"AUTH", "default", "anything"}), Status("OK"));
   EXPECT_EQ(c.Call({"AUTH", "nobody", "anything"}), kWrongPass);
   EXPECT_EQ(c.Call({"AUTH", "a", "b", "c"}), Err("ERR syntax error"));
+  EXPECT_EQ(c.Call({"HELLO", "2", "AUTH", "nobody", "anything"}), kWrongPass);
   ReplyPtr r = c.Command({"HELLO", "2", "AUTH", "default", "anything"});
   ASSERT_NE(r, nullptr);
   EXPECT_EQ(r->type, REDIS_REPLY_ARRAY) << Encode(r.get());

@@ -138,6 +138,37 @@ TEST_P(StateMachineTest, IncrementsFollowRedis) {
   EXPECT_EQ(Run({notfloat})[0].bulk, "ERR value is not a valid float");
 }
 
+// INCRBYFLOAT reads numbers as Redis 7.0 does (strtold's syntax: hexadecimal, inf; no spaces,
+// no NaN) and computes in doubles. Expected replies checked against redis-server 7.0.15.
+TEST_P(StateMachineTest, IncrByFloatReadsNumbersAsRedis) {
+  auto incr = [this](const std::string& value, const std::string& amount) {
+    Run({MakeOp(OpCode::kSet, {"f"}, {value})});
+    OpResult r = Run({MakeOp(OpCode::kIncrByFloat, {"f"}, {amount})})[0];
+    return r.bulk;  // the new value, or the error text
+  };
+  const std::string not_float = "ERR value is not a valid float";
+  const std::string infinite = "ERR increment would produce NaN or Infinity";
+  EXPECT_EQ(incr("1", "0x10"), "17");
+  EXPECT_EQ(incr("1", "0X1A"), "27");
+  EXPECT_EQ(incr("1", "0x1p3"), "9");
+  EXPECT_EQ(incr("0x10", "1"), "17");
+  EXPECT_EQ(incr("1", "+1"), "2");
+  EXPECT_EQ(incr("1", "1."), "2");
+  EXPECT_EQ(incr("1", "-.5"), "0.5");
+  EXPECT_EQ(incr("1", "1e-400"), "1");  // below a double's range: 0
+  for (const char* amount : {"inf", "-inf", "INF", "Infinity", "1e400"}) {
+    EXPECT_EQ(incr("1", amount), infinite) << amount;
+  }
+  EXPECT_EQ(incr("inf", "1"), infinite);
+  for (const std::string& amount : std::vector<std::string>{
+           "", "nan", "-nan", "NaN(1)", " 1", "1 ", "\t1", "1\n", "++1", ".", "1e", "0x", "0b1",
+           "1_0", std::string("1\0x", 3), "abc", std::string(5120, '1')}) {
+    EXPECT_EQ(incr("1", amount), not_float) << "'" << amount << "'";
+  }
+  EXPECT_EQ(incr(" 1", "1"), not_float);
+  EXPECT_EQ(Value("f"), " 1");  // a refused increment writes nothing
+}
+
 TEST_P(StateMachineTest, MultiOpsSeeEarlierWritesAndApplyTogether) {
   Op incr = MakeOp(OpCode::kIncrBy, {"x"});
   incr.incr = 2;

@@ -1,4 +1,5 @@
-// Command planning: hash slots, glob patterns, SCAN cursors and the plans of data commands.
+// The command table and command planning: hash slots, glob patterns, SCAN cursors, Redis's
+// errors for unknown commands and argument counts, and the plans of data commands.
 #include "server/commands.h"
 
 #include <gtest/gtest.h>
@@ -95,6 +96,86 @@ TEST(PlanCommand, ArgumentErrorsAreRedisTexts) {
   EXPECT_EQ(ErrorOf({"RAFT.TRANSFER-LEADER", "x"}), "-ERR invalid node id 'x'\r\n");
   EXPECT_EQ(ErrorOf({"EXPIRE", "k", "10"}),
             "-ERR expiry is not supported: keys in raftkv do not expire\r\n");
+  // The argument count before anything else, as Redis checks it.
+  EXPECT_EQ(ErrorOf({"EXPIRE", "k"}), "-ERR wrong number of arguments for 'expire' command\r\n");
+  EXPECT_EQ(ErrorOf({"FLUSHALL", "ASYNC", "SYNC"}), "-ERR syntax error\r\n");
+  EXPECT_EQ(ErrorOf({"SCAN", "0", "MATCH"}), "-ERR syntax error\r\n");
+  EXPECT_EQ(ErrorOf({"SCAN"}), "-ERR wrong number of arguments for 'scan' command\r\n");
+}
+
+// Checked against redis-server 7.0.15.
+TEST(CheckCommand, ArityAndExistenceAsRedis) {
+  EXPECT_EQ(CheckCommand({"GET", "k"}), "");
+  EXPECT_EQ(CheckCommand({"get"}), "ERR wrong number of arguments for 'get' command");
+  EXPECT_EQ(CheckCommand({"SET", "k", "v", "NX", "GET"}), "");
+  EXPECT_EQ(CheckCommand({"UNWATCH", "x"}), "ERR wrong number of arguments for 'unwatch' command");
+  EXPECT_EQ(CheckCommand({"EXEC", "x"}), "ERR wrong number of arguments for 'exec' command");
+  EXPECT_EQ(CheckCommand({"PING", "a", "b"}), "");  // PING's own check: arity -1 in Redis
+  EXPECT_EQ(CheckCommand({"QUIT", "a", "b"}), "");
+  EXPECT_EQ(CheckCommand({"COMMAND", "DOCS"}), "");
+  EXPECT_EQ(CheckCommand({"Raft.Transfer-Leader"}),
+            "ERR wrong number of arguments for 'raft.transfer-leader' command");
+  // Container commands: the subcommand's arity, under its full name.
+  EXPECT_EQ(CheckCommand({"CLIENT"}), "ERR wrong number of arguments for 'client' command");
+  EXPECT_EQ(CheckCommand({"client", "SetName"}),
+            "ERR wrong number of arguments for 'client|setname' command");
+  EXPECT_EQ(CheckCommand({"CLIENT", "SETNAME", "a"}), "");
+  EXPECT_EQ(CheckCommand({"CONFIG", "GET"}),
+            "ERR wrong number of arguments for 'config|get' command");
+  EXPECT_EQ(CheckCommand({"CONFIG", "GET", "a", "b", "c"}), "");
+  EXPECT_EQ(CheckCommand({"CLUSTER", "KEYSLOT"}),
+            "ERR wrong number of arguments for 'cluster|keyslot' command");
+  EXPECT_EQ(CheckCommand({"CLUSTER", "HELP", "x"}),
+            "ERR wrong number of arguments for 'cluster|help' command");
+  EXPECT_EQ(CheckCommand({"CLUSTER", "foo"}), "ERR unknown subcommand 'foo'. Try CLUSTER HELP.");
+  EXPECT_EQ(CheckCommand({"config", "SET", "a", "b"}),
+            "ERR unknown subcommand 'SET'. Try CONFIG HELP.");
+  EXPECT_EQ(CheckCommand({"client", std::string(200, 'y')}),
+            "ERR unknown subcommand '" + std::string(128, 'y') + "'. Try CLIENT HELP.");
+  EXPECT_EQ(CheckCommand({"FOO", "a", "b"}),
+            "ERR unknown command 'FOO', with args beginning with: 'a' 'b' ");
+}
+
+TEST(UnknownCommandError, TruncatesAsRedis) {
+  EXPECT_EQ(UnknownCommandError({"foo"}), "ERR unknown command 'foo', with args beginning with: ");
+  // Arguments while the list is shorter than 128 characters, the last one cut to what was left
+  // of the 128 (checked against redis-server 7.0.15).
+  std::vector<std::string> args = {"x", std::string(100, 'a'), std::string(100, 'b'), "c"};
+  EXPECT_EQ(UnknownCommandError(args), "ERR unknown command 'x', with args beginning with: '" +
+                                           std::string(100, 'a') + "' '" + std::string(25, 'b') +
+                                           "' ");
+  // The name is cut at 128; "%s" ends at a NUL byte.
+  EXPECT_EQ(UnknownCommandError({std::string(200, 'n')}),
+            "ERR unknown command '" + std::string(128, 'n') + "', with args beginning with: ");
+  EXPECT_EQ(UnknownCommandError({std::string("ab\0cd", 5), std::string("x\0y", 3)}),
+            "ERR unknown command 'ab', with args beginning with: 'x' ");
+}
+
+TEST(HelpReply, ListsTheSubcommandsAsRedisLaysThemOut) {
+  EXPECT_EQ(HelpReply("config"),
+            "*5\r\n"
+            "+CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n"
+            "+GET <pattern> [<pattern> ...]\r\n"
+            "+    Return parameters matching the glob-like <pattern>s and their values.\r\n"
+            "+HELP\r\n"
+            "+    Prints this help.\r\n");
+  EXPECT_EQ(HelpReply("Cluster").rfind("*17\r\n+CLUSTER <subcommand>", 0), 0u);
+  EXPECT_EQ(HelpReply("CLIENT").rfind("*11\r\n+CLIENT <subcommand>", 0), 0u);
+  EXPECT_EQ(HelpReply("GET"), "");
+}
+
+TEST(ParseInt64, RedisString2ll) {
+  int64_t v = 0;
+  EXPECT_TRUE(ParseInt64("0", &v));
+  EXPECT_EQ(v, 0);
+  EXPECT_TRUE(ParseInt64("-9223372036854775808", &v));
+  EXPECT_EQ(v, INT64_MIN);
+  EXPECT_TRUE(ParseInt64("9223372036854775807", &v));
+  EXPECT_EQ(v, INT64_MAX);
+  for (const char* bad : {"", "-", "-0", "00", "01", "+1", " 1", "1 ", "1.0", "abc",
+                          "9223372036854775808", "-9223372036854775809"}) {
+    EXPECT_FALSE(ParseInt64(bad, &v)) << "'" << bad << "'";
+  }
 }
 
 TEST(PlanCommand, ReadsAndWritesCarryTheirOpsAndFirstKeySlot) {
