@@ -96,6 +96,18 @@ std::string EncodeCommands(const std::vector<std::vector<std::string>>& commands
   return out;
 }
 
+// A queued command whose arguments are wrong in a way Redis finds only when it runs the
+// command (a syntax error, a number that does not parse): its error becomes its reply inside
+// EXEC's array, and the other commands still apply.
+Plan RunTimeError(Plan p) {
+  Plan q;
+  q.kind = Plan::Kind::kRead;  // no ops: it changes nothing
+  q.format = [error = std::move(p.error)](std::span<const kv::OpResult>, std::string* out) {
+    out->append(error);
+  };
+  return q;
+}
+
 // A 40-character node name, as Redis Cluster's node ids look.
 std::string ClusterNodeName(uint64_t id) {
   char buf[41];
@@ -467,6 +479,12 @@ void Server::RunOnLeader(std::vector<Plan> plans, bool transaction, uint64_t ses
     parts.emplace_back(p.ops.size(), std::move(p.format));
     for (protocol::Op& op : p.ops) cmd.ops.push_back(std::move(op));
   }
+  if (cmd.ops.empty()) {  // a queue of commands that all failed: nothing to propose
+    std::string out;
+    protocol::RespWriter(&out).ArrayHeader(parts.size());
+    for (const auto& part : parts) part.second({}, &out);
+    return sink(std::move(out));
+  }
   if (disk_low_) {
     return sink(ErrorReply("MISCONF not enough free disk space to accept writes: " +
                            std::to_string(disk_free_mb_) + " MiB free in " + config_.dir +
@@ -617,6 +635,7 @@ void Server::OnForwardRequest(protocol::ForwardRequest q) {
     }
     plans.push_back(PlanCommand(args));
     Plan& p = plans.back();
+    if (transaction && p.kind == Plan::Kind::kError) p = RunTimeError(std::move(p));
     if (transaction && p.kind != Plan::Kind::kRead && p.kind != Plan::Kind::kWrite) {
       return reply(false,
                    ErrorReply("EXECABORT Transaction discarded because of previous errors."));
@@ -904,10 +923,7 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
     // than run them out of order (docs/commands.md).
     if (!IsDataCommand(name)) return reject("ERR '" + name + "' is not supported inside MULTI");
     Plan p = PlanCommand(args);
-    if (p.kind == Plan::Kind::kError) {
-      txn->dirty = true;
-      return client.Reply(p.error);
-    }
+    if (p.kind == Plan::Kind::kError) p = RunTimeError(std::move(p));
     if (p.kind != Plan::Kind::kRead && p.kind != Plan::Kind::kWrite) {
       return reject("ERR '" + name + "' is not supported inside MULTI");
     }

@@ -182,11 +182,12 @@ TEST_F(IntegrationRouting, TransactionsApplyAsOneEntryFromAnyNode) {
     EXPECT_EQ(c.Call({"SET", k, "10"}), Status("QUEUED"));
     EXPECT_EQ(c.Call({"INCR", k}), Status("QUEUED"));
     EXPECT_EQ(c.Call({"APPEND", k + "x", "abc"}), Status("QUEUED"));
-    EXPECT_EQ(c.Call({"INCR", k + "x"}), Status("QUEUED"));  // fails at run time
+    EXPECT_EQ(c.Call({"INCR", k + "x"}), Status("QUEUED"));       // fails at run time
+    EXPECT_EQ(c.Call({"SET", k, "v", "FOO"}), Status("QUEUED"));  // so does a syntax error
     EXPECT_EQ(c.Call({"MGET", k, k + "x"}), Status("QUEUED"));
     EXPECT_EQ(c.Call({"EXEC"}), Array({Bulk("old"), Status("OK"), Int(11), Int(3),
                                        Err("ERR value is not an integer or out of range"),
-                                       Array({Bulk("11"), Bulk("abc")})}));
+                                       Err("ERR syntax error"), Array({Bulk("11"), Bulk("abc")})}));
   }
   RedisClient c = Connect(Follower(leader_, 3));
   EXPECT_EQ(c.Call({"EXEC"}), Err("ERR EXEC without MULTI"));
@@ -207,6 +208,13 @@ TEST_F(IntegrationRouting, TransactionsApplyAsOneEntryFromAnyNode) {
   EXPECT_EQ(c.Call({"GET", "d"}), Nil());
   EXPECT_EQ(c.Call({"MULTI"}), Status("OK"));
   EXPECT_EQ(c.Call({"EXEC"}), Array({}));
+  // Only run-time errors: nothing to propose, the errors in order.
+  EXPECT_EQ(c.Call({"MULTI"}), Status("OK"));
+  EXPECT_EQ(c.Call({"INCRBY", "n", "abc"}), Status("QUEUED"));
+  EXPECT_EQ(c.Call({"SET", "k", "v", "EX", "1"}), Status("QUEUED"));
+  EXPECT_EQ(c.Call({"EXEC"}),
+            Array({Err("ERR value is not an integer or out of range"),
+                   Err("ERR expiry is not supported: keys in raftkv do not expire")}));
   EXPECT_EQ(c.Call({"WATCH", "k"}),
             Err("ERR WATCH is not supported: use MULTI/EXEC, which applies as one atomic log "
                 "entry"));
