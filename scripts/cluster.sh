@@ -6,6 +6,14 @@
 #   scripts/cluster.sh leader         the id of the leader a majority agrees on (exit 1: none)
 #   scripts/cluster.sh kill 2         SIGKILL node 2 (pause, resume, restart alike)
 #   scripts/cluster.sh stop           SIGTERM every node, SIGKILL after a timeout
+#   scripts/cluster.sh isolate 2      node 2 and the others stop hearing each other
+#   scripts/cluster.sh partition 1,2/3,4,5   nodes in different groups cannot talk
+#   scripts/cluster.sh unreliable on  every peer link drops ~10% of frames, delays 0-26 ms
+#   scripts/cluster.sh heal           undo isolate, partition and unreliable
+#
+# The network faults go through each running node's RAFT.FAULT command (the nodes are started
+# with enable-debug-command local); a node that is stopped or paused is skipped with a warning,
+# and a node keeps no fault across a restart (it starts healed).
 #
 # Layout: $RAFTKV_DIR (default: data/cluster in the repository) holds `cluster.info` (the number
 # of nodes and the base port of the last start, and the cluster secret made at the first) and
@@ -51,7 +59,20 @@ A local raftkv cluster of real raftkv-server processes, running in the backgroun
                 same data and config, and wait until it answers PING
   pause I       SIGSTOP node I
   resume I      SIGCONT node I
+  isolate I     node I drops all traffic with every other node, and they with it
+  partition G/G[/G...]
+                groups of node ids, e.g. 1,2/3,4,5: nodes in different groups drop all
+                traffic with each other, nodes in the same group talk. Every node of the
+                cluster must be listed exactly once, in one of at least two groups. Replaces
+                any earlier isolate or partition (unreliable stays as it is)
+  unreliable on|off
+                on: every node drops 10% of the frames it sends to peers and delays the others
+                by 0-26 ms; off: reliable links again (blocked links stay blocked)
+  heal          undo isolate, partition and unreliable on every node
   help          this text
+
+Network faults are sent to each running node (RAFT.FAULT); stopped and paused nodes are
+skipped with a warning. A node keeps no fault across a restart: it starts healed.
 
 Environment:
   RAFTKV_DIR        the cluster's directory (default: data/cluster in the repository)
@@ -602,6 +623,123 @@ cmd_resume() {
   echo "node=$1 pid=$pid resumed"
 }
 
+# ---- Network faults (RAFT.FAULT) ----
+
+readonly unreliable_drop_percent=10
+readonly unreliable_max_delay_ms=26
+
+# Sends `RAFT.FAULT $2...` to node $1 when it runs and is not paused (else warns and skips it).
+# Counts a reply other than OK in fault_failures, with a message.
+fault_failures=0
+fault_node() {
+  local id=$1 pid reply
+  node_pid pid "$id"
+  if [ -z "$pid" ]; then
+    echo "cluster.sh: warning: node $id is not running; skipped (a node starts healed)" >&2
+    return 0
+  fi
+  if is_paused "$pid"; then
+    echo "cluster.sh: warning: node $id is paused; skipped (it keeps the faults it had)" >&2
+    return 0
+  fi
+  reply=$(cli "$id" RAFT.FAULT "${@:2}" || true)
+  if [ "$reply" != OK ]; then
+    echo "cluster.sh: node $id: RAFT.FAULT ${*:2}: ${reply:-no reply}" >&2
+    fault_failures=$((fault_failures + 1))
+  fi
+}
+
+# Exits 1 when a RAFT.FAULT failed; otherwise prints $1.
+fault_done() {
+  [ "$fault_failures" -eq 0 ] || die "$fault_failures node(s) did not take the fault"
+  echo "$1"
+}
+
+cmd_isolate() {
+  [ $# -eq 1 ] || usage_error "usage: isolate <node id>"
+  check_node_id "$1"
+  need_redis_cli
+  local n i others=()
+  cluster_size n
+  [ "$n" -ge 2 ] || die "a cluster of one node has nobody to isolate it from"
+  lock_dir
+  for ((i = 1; i <= n; i++)); do
+    [ "$i" -eq "$1" ] || others+=("$i")
+  done
+  fault_node "$1" BLOCK "${others[@]}"
+  for i in "${others[@]}"; do fault_node "$i" BLOCK "$1"; done
+  fault_done "node=$1 isolated"
+}
+
+cmd_partition() {
+  [ $# -eq 1 ] || usage_error "usage: partition <ids>/<ids>[/<ids>...], e.g. 1,2/3,4,5"
+  local spec=$1 n i g id
+  cluster_size n
+  [[ $spec =~ ^[0-9]+(,[0-9]+)*(/[0-9]+(,[0-9]+)*)+$ ]] ||
+    usage_error "partition: '$spec' is not groups of node ids like 1,2/3,4,5 (at least two groups)"
+  local groups=() group_of=()
+  IFS=/ read -r -a groups <<<"$spec"
+  for g in "${!groups[@]}"; do
+    local ids=()
+    IFS=, read -r -a ids <<<"${groups[g]}"
+    for id in "${ids[@]}"; do
+      in_range "$id" 1 "$n" || die "bad node id '$id': the cluster in $dir has nodes 1..$n"
+      [ -z "${group_of[id]:-}" ] || die "partition: node $id is listed twice"
+      group_of[id]=$g
+    done
+  done
+  for ((i = 1; i <= n; i++)); do
+    [ -n "${group_of[i]:-}" ] || die "partition: node $i is in no group (list every node 1..$n once)"
+  done
+  need_redis_cli
+  lock_dir
+  # Each node blocks the other groups first, then unblocks its own: a link that stays cut is
+  # never open in between, and an earlier isolate or partition is replaced.
+  local j blocked=() same=()
+  for ((i = 1; i <= n; i++)); do
+    blocked=() same=()
+    for ((j = 1; j <= n; j++)); do
+      [ "$j" -ne "$i" ] || continue
+      if [ "${group_of[j]}" -eq "${group_of[i]}" ]; then
+        same+=("$j")
+      else
+        blocked+=("$j")
+      fi
+    done
+    fault_node "$i" BLOCK "${blocked[@]}"
+    [ ${#same[@]} -eq 0 ] || fault_node "$i" UNBLOCK "${same[@]}"
+  done
+  fault_done "partitioned: $spec"
+}
+
+cmd_unreliable() {
+  if [ $# -ne 1 ] || { [ "$1" != on ] && [ "$1" != off ]; }; then
+    usage_error "usage: unreliable on|off"
+  fi
+  need_redis_cli
+  local n i
+  cluster_size n
+  lock_dir
+  for ((i = 1; i <= n; i++)); do
+    if [ "$1" = on ]; then
+      fault_node "$i" UNRELIABLE "$unreliable_drop_percent" "$unreliable_max_delay_ms"
+    else
+      fault_node "$i" RELIABLE
+    fi
+  done
+  fault_done "unreliable $1"
+}
+
+cmd_heal() {
+  [ $# -eq 0 ] || usage_error "heal takes no arguments"
+  need_redis_cli
+  local n i
+  cluster_size n
+  lock_dir
+  for ((i = 1; i <= n; i++)); do fault_node "$i" HEAL; done
+  fault_done "healed"
+}
+
 [ $# -gt 0 ] || {
   usage >&2
   exit 2
@@ -617,6 +755,10 @@ case $command in
   restart) cmd_restart "$@" ;;
   pause) cmd_pause "$@" ;;
   resume) cmd_resume "$@" ;;
+  isolate) cmd_isolate "$@" ;;
+  partition) cmd_partition "$@" ;;
+  unreliable) cmd_unreliable "$@" ;;
+  heal) cmd_heal "$@" ;;
   help | -h | --help) usage ;;
   *) usage_error "unknown command '$command'" ;;
 esac

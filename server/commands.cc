@@ -209,6 +209,21 @@ constexpr Subcommand kClusterSubcommands[] = {
     {"help", 2, "HELP\n    Prints this help."},
 };
 
+constexpr Subcommand kRaftFaultSubcommands[] = {
+    {"block", -3,
+     "BLOCK <id> [<id> ...]\n"
+     "    Drop every frame to and from the nodes <id> (fault injection)."},
+    {"unblock", -3, "UNBLOCK <id> [<id> ...]\n    Let traffic with the nodes <id> through again."},
+    {"unreliable", 4,
+     "UNRELIABLE <drop-percent> <max-delay-ms>\n"
+     "    Drop <drop-percent> (0..100) of the frames sent to peers, delay the others by\n"
+     "    0..<max-delay-ms> (at most 10000) milliseconds."},
+    {"reliable", 2, "RELIABLE\n    Stop dropping and delaying frames."},
+    {"heal", 2, "HEAL\n    Unblock every node and make peer links reliable."},
+    {"status", 2, "STATUS\n    Return the faults in force."},
+    {"help", 2, "HELP\n    Prints this help."},
+};
+
 constexpr CommandSpec kCommands[] = {
     // Data commands: reads.
     {"get", 2, true, {}},
@@ -269,6 +284,7 @@ constexpr CommandSpec kCommands[] = {
     {"cluster", -2, false, kClusterSubcommands},
     {"raft.status", 1, false, {}},
     {"raft.compact", 1, false, {}},
+    {"raft.fault", -2, false, kRaftFaultSubcommands},
 };
 
 const CommandSpec* FindCommand(std::string_view lower_name) {

@@ -80,8 +80,8 @@ struct Plan {
 bool ParseInt64(std::string_view s, int64_t* out);
 
 // The command table: every command raftkv knows, with Redis's arity (n: exactly n arguments,
-// the name included; -n: at least n) and, for the container commands CLIENT, CONFIG and
-// CLUSTER, their subcommands. CheckCommand looks `args` (args[0] in any case) up as Redis's
+// the name included; -n: at least n) and, for the container commands CLIENT, CONFIG, CLUSTER
+// and RAFT.FAULT, their subcommands. CheckCommand looks `args` (args[0] in any case) up as Redis's
 // processCommand does before anything else, authentication and MULTI included, and returns
 // Redis's error text for an unknown command, an unknown subcommand or a wrong number of
 // arguments, or "" when the command may run.

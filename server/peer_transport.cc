@@ -244,7 +244,20 @@ struct PeerTransport::Rep {
     PeerStats stats;
   };
 
-  Rep(uv_loop_t* l, Options o) : loop(l), options(std::move(o)), rng(options.jitter_seed) {
+  // A frame held by the unreliable fault until its timer fires. Owned by `delayed` until then
+  // (or Stop), and by the loop while its timer closes.
+  struct DelayedFrame {
+    uv_timer_t timer;
+    Rep* rep = nullptr;
+    uint64_t peer = 0;
+    std::string bytes;
+  };
+
+  Rep(uv_loop_t* l, Options o)
+      : loop(l),
+        options(std::move(o)),
+        rng(options.jitter_seed),
+        fault_rng(options.jitter_seed ^ 0x9e3779b97f4a7c15ULL) {
     CHECK(loop != nullptr);
     CHECK(options.self_id != 0);
     CHECK(options.members.count(options.self_id) == 1) << "self " << options.self_id;
@@ -328,6 +341,10 @@ struct PeerTransport::Rep {
     }
     std::vector<Conn*> all(conns.begin(), conns.end());
     for (Conn* c : all) Close(c, "transport stopped", LogLevel::kDebug);
+    for (DelayedFrame* d : delayed) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&d->timer), DeleteDelayed);
+    }
+    delayed.clear();
     for (auto& [id, peer] : peers) DropQueue(*peer, /*count=*/false);
   }
 
@@ -339,6 +356,7 @@ struct PeerTransport::Rep {
 
   static void DeleteTimer(uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); }
   static void DeleteTcp(uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); }
+  static void DeleteDelayed(uv_handle_t* h) { delete static_cast<DelayedFrame*>(h->data); }
 
   // ---------------------------------------------------------------- connections
 
@@ -658,6 +676,10 @@ struct PeerTransport::Rep {
       }
       return;
     }
+    if (faults.blocked.count(peer.id) != 0) {
+      peer.stats.dropped_blocked_in++;
+      return;
+    }
     peer.stats.frames_received++;
     if (stopped) return;
     if (auto* m = std::get_if<protocol::PeerRaftMessage>(&frame)) {
@@ -690,6 +712,48 @@ struct PeerTransport::Rep {
                                   " bytes for " + peer.label + ": above max frame size");
       return false;
     }
+    // Faults: the frame is lost (or held) as a network would lose it, so it counts as sent.
+    if (faults.blocked.count(to) != 0) {
+      peer.stats.dropped_blocked_out++;
+      return true;
+    }
+    if (faults.unreliable) {
+      if (faults.drop_percent > 0 && fault_rng() % 100 < faults.drop_percent) {
+        peer.stats.dropped_unreliable++;
+        return true;
+      }
+      const uint64_t delay = fault_rng() % (faults.max_delay_ms + 1);
+      if (delay > 0) {
+        auto* d = new DelayedFrame;
+        d->rep = this;
+        d->peer = to;
+        d->bytes = std::move(bytes);
+        d->timer.data = d;
+        CHECK(uv_timer_init(loop, &d->timer) == 0);
+        CHECK(uv_timer_start(&d->timer, OnDelayedFrame, delay, 0) == 0);
+        delayed.insert(d);
+        peer.stats.delayed++;
+        return true;
+      }
+    }
+    return Queue(peer, std::move(bytes));
+  }
+
+  static void OnDelayedFrame(uv_timer_t* timer) {
+    auto* d = static_cast<DelayedFrame*>(timer->data);
+    Rep* rep = d->rep;
+    rep->delayed.erase(d);
+    uv_close(reinterpret_cast<uv_handle_t*>(&d->timer), DeleteDelayed);
+    Peer& peer = *rep->peers.at(d->peer);
+    if (rep->faults.blocked.count(d->peer) != 0) {
+      peer.stats.dropped_blocked_out++;
+      return;
+    }
+    rep->Queue(peer, std::move(d->bytes));
+  }
+
+  // Queues `bytes` for `peer` within the queue limits, and writes if the connection is idle.
+  bool Queue(Peer& peer, std::string bytes) {
     const Conn* c = peer.dialed;
     const size_t frames = peer.queue.size() + (c != nullptr ? c->inflight_frames : 0);
     const size_t queued = peer.queue_bytes + (c != nullptr ? c->inflight_bytes : 0);
@@ -839,6 +903,9 @@ struct PeerTransport::Rep {
   uv_loop_t* loop;
   Options options;
   std::mt19937_64 rng;
+  std::mt19937_64 fault_rng;  // the unreliable fault's draws
+  Faults faults;
+  std::set<DelayedFrame*> delayed;  // timers running
   std::map<uint64_t, std::unique_ptr<Peer>> peers;
   std::set<Conn*> conns;  // every connection not yet closing
   uv_tcp_t* listener = nullptr;
@@ -899,6 +966,38 @@ uint16_t PeerTransport::listen_port() const {
 }
 
 bool PeerTransport::connected(uint64_t peer) const { return peer_stats(peer).connected; }
+
+bool PeerTransport::Block(uint64_t peer) {
+  if (rep_->peers.count(peer) == 0) return false;
+  rep_->faults.blocked.insert(peer);
+  return true;
+}
+
+bool PeerTransport::Unblock(uint64_t peer) {
+  if (rep_->peers.count(peer) == 0) return false;
+  rep_->faults.blocked.erase(peer);
+  return true;
+}
+
+void PeerTransport::SetUnreliable(uint32_t drop_percent, uint64_t max_delay_ms) {
+  CHECK(drop_percent <= 100) << drop_percent;
+  rep_->faults.unreliable = true;
+  rep_->faults.drop_percent = drop_percent;
+  rep_->faults.max_delay_ms = max_delay_ms;
+}
+
+void PeerTransport::SetReliable() {
+  rep_->faults.unreliable = false;
+  rep_->faults.drop_percent = 0;
+  rep_->faults.max_delay_ms = 0;
+}
+
+void PeerTransport::Heal() {
+  rep_->faults.blocked.clear();
+  SetReliable();
+}
+
+PeerTransport::Faults PeerTransport::faults() const { return rep_->faults; }
 
 PeerTransport::PeerStats PeerTransport::peer_stats(uint64_t peer) const {
   auto it = rep_->peers.find(peer);

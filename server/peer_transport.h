@@ -48,6 +48,17 @@
 // no stale backlog. Received frames must name the authenticated peer as `from` and this node as
 // `to`; others are dropped and counted.
 //
+// Faults (enable-debug-command, RAFT.FAULT; DESIGN.md "External interface"). A node can be
+// told at run time to lose traffic as a faulty network would. Every frame to or from a
+// `blocked` peer is dropped: outgoing ones before they are queued, incoming ones on receipt,
+// each counted. Connections and their handshakes are left alone, so Unblock() and Heal() take
+// effect at once. When `unreliable`, every frame sent to any peer is dropped with probability
+// drop_percent/100 and otherwise held for a delay drawn uniformly in [0, max_delay_ms] (a
+// libuv timer) before it is queued; delayed frames may overtake one another (Raft copes), are
+// dropped if their peer is blocked meanwhile, and are freed by Stop(). Draws come from a
+// generator seeded with jitter_seed. A frame dropped by a fault counts as sent (SendFrame
+// returns true): like a real network, the sender does not learn of the loss.
+//
 // Lifetime. Every libuv handle is closed by Stop(), which the destructor calls. The handles'
 // memory is released by their close callbacks, which touch nothing else: after Stop() (or the
 // destructor) the caller runs the loop until it has no active handles, then may close it.
@@ -64,6 +75,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -141,8 +153,20 @@ class PeerTransport : public RaftDriver::Transport {
     uint64_t dropped_too_large = 0;        // body above max_frame_bytes
     uint64_t dropped_connection_lost = 0;  // queued when the dial failed or the connection
                                            // was lost, or sent while not running
+    uint64_t dropped_blocked_out = 0;      // sent while the peer was blocked (faults)
+    uint64_t dropped_blocked_in = 0;       // received while the peer was blocked (faults)
+    uint64_t dropped_unreliable = 0;       // sent and lost to the unreliable fault
+    uint64_t delayed = 0;                  // sent and held by the unreliable fault
     size_t queued_frames = 0;              // waiting or being written
     size_t queued_bytes = 0;
+  };
+
+  // The injected faults (see "Faults" above).
+  struct Faults {
+    std::set<uint64_t> blocked;  // peers whose traffic is dropped both ways
+    bool unreliable = false;
+    uint32_t drop_percent = 0;  // 0..100
+    uint64_t max_delay_ms = 0;
   };
 
   // Counters of the whole transport.
@@ -174,7 +198,8 @@ class PeerTransport : public RaftDriver::Transport {
   // a peer, or a transport not running, drops it and counts it.
   void Send(const raft::Message& m) override;
 
-  // Queues `frame` for node `peer`. Returns whether it was queued.
+  // Queues `frame` for node `peer`. Returns whether it was queued (a frame lost to an injected
+  // fault counts as queued: see "Faults" above).
   // REQUIRES: `frame` is not a handshake frame (checked), and its
   // `from` is this node (not checked: the receiver drops it otherwise).
   bool SendFrame(uint64_t peer, const protocol::PeerFrame& frame) override;
@@ -185,6 +210,16 @@ class PeerTransport : public RaftDriver::Transport {
 
   // Whether the dialed connection to `peer` has completed its handshake.
   bool connected(uint64_t peer) const;
+
+  // Faults. Block/Unblock return false (and change nothing) when `peer` is not a peer of
+  // this node (unknown, or this node itself). REQUIRES: drop_percent <= 100.
+  bool Block(uint64_t peer);
+  bool Unblock(uint64_t peer);
+  void SetUnreliable(uint32_t drop_percent, uint64_t max_delay_ms);
+  void SetReliable();
+  // Clears every fault: no peer blocked, reliable. Frames already delayed still arrive.
+  void Heal();
+  Faults faults() const;
 
   // Counters of `peer` (all zero for a node that is not a peer), and of the transport.
   PeerStats peer_stats(uint64_t peer) const;

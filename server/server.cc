@@ -15,6 +15,7 @@
 #include "protocol/command.h"
 #include "protocol/resp_parser.h"
 #include "protocol/resp_writer.h"
+#include "server/fault_command.h"
 #include "server/log.h"
 #include "server/uv_background_work.h"
 
@@ -916,6 +917,11 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
   if (!client.authenticated() && name != "auth" && name != "hello") {
     return reject("NOAUTH Authentication required.");
   }
+  // Redis's protected commands (DEBUG): refused before MULTI's queue, HELP included.
+  if (name == "raft.fault" &&
+      !DebugCommandAllowed(config_.enable_debug_command, client.loopback())) {
+    return reject(DebugCommandRefusal("RAFT.FAULT"));
+  }
 
   // ---- MULTI / EXEC ----
   if (in_multi && name != "exec" && name != "discard" && name != "multi" && name != "watch") {
@@ -973,7 +979,8 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
   }
 
   // ---- Connection and node commands ----
-  if ((name == "client" || name == "config" || name == "cluster") && Lower(args[1]) == "help") {
+  if ((name == "client" || name == "config" || name == "cluster" || name == "raft.fault") &&
+      Lower(args[1]) == "help") {
     return client.Reply(HelpReply(args[0]));
   }
   if (name == "ping") {
@@ -1084,6 +1091,8 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
     w.Integer(static_cast<int64_t>(index));
     return client.Reply(out);
   }
+
+  if (name == "raft.fault") return client.Reply(RunFaultCommand(args, config_, *transport_));
 
   // ---- Data commands ----
   if (IsDataCommand(name)) {

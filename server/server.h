@@ -4,8 +4,8 @@
 //
 // Where a command runs:
 //   - Connection and node commands (PING, AUTH, HELLO, CLIENT, CONFIG GET, INFO, CLUSTER,
-//     RAFT.STATUS, RAFT.COMPACT, MULTI/DISCARD bookkeeping) are answered by the node the client
-//     is connected to.
+//     RAFT.STATUS, RAFT.COMPACT, RAFT.FAULT, MULTI/DISCARD bookkeeping) are answered by the node
+//     the client is connected to.
 //   - Data commands (commands.h) need the leader. On the leader, reads wait for a ReadIndex
 //     point, writes are proposed and answered once applied, and EXEC proposes its whole queue as
 //     one log entry. On a follower, `follower-mode moved` answers -MOVED <slot> <leader>, and

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end tests of scripts/cluster.sh against real raftkv-server processes, one subcommand
 # per run:
-#   cluster_sh_test.sh <path to raftkv-server> start|stop|status|leader|kill|restart|pause|resume
+#   cluster_sh_test.sh <path to raftkv-server> start|stop|status|leader|kill|restart|pause|resume|
+#                      isolate|partition|unreliable|heal
 # Each run has its own RAFTKV_DIR (mktemp -d) and a random RAFTKV_BASE_PORT in 17600-19990, step
 # 10: client ports 17601-19997, peer ports 27601-29997. Both stay below the kernel's ephemeral
 # range (32768 and up; a connect() to a peer that is not listening yet could otherwise be given
@@ -149,6 +150,32 @@ expect_value() {
     sleep 0.2
   done
   fail "GET $1 on the leader: '$r', expected '$2'"
+}
+
+# RAFT.FAULT STATUS of node $1, on one line ("blocked 2,3 unreliable no drop_percent 0 ...").
+fault_status() { rcli "$1" RAFT.FAULT STATUS | tr '\n' ' ' | sed 's/ $//'; }
+
+# A reply to a write that is not OK and says the write could not be made: -TIMEOUT or
+# -CLUSTERDOWN (redis-cli prints errors without the '-').
+refused_write() { [[ $1 == TIMEOUT* || $1 == CLUSTERDOWN* ]]; }
+
+# Waits (at most $1 s) until every node of $2 answers with one raft_commit_index, and at
+# least $3; fails otherwise.
+wait_converged() {
+  local deadline=$((SECONDS + $1)) i c first ok
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    ok=1 first=""
+    for ((i = 1; i <= $2; i++)); do
+      c=$(info "$i" raft_commit_index)
+      [ -n "$first" ] || first=$c
+      if [ -z "$c" ] || [ "$c" != "$first" ] || [ "$c" -lt "$3" ]; then ok=0; fi
+    done
+    [ "$ok" = 1 ] && return 0
+    sleep 0.2
+  done
+  local all=""
+  for ((i = 1; i <= $2; i++)); do all+=" node$i=$(info "$i" raft_commit_index)"; done
+  fail "the nodes did not converge within $1 s (commit index:$all, want >= $3)"
 }
 
 readonly status_re='^node=[1-7] pid=([0-9]+|-) state=(running|stopped|paused) role=(leader|follower|candidate|precandidate|-) term=([0-9]+|-)$'
@@ -384,6 +411,170 @@ case $case_name in
     cl kill "$L" >/dev/null || fail "kill $L"
     if cl resume "$L" >/dev/null 2>&1; then fail "resume of a stopped node succeeded"; fi
     if cl resume >/dev/null 2>&1; then fail "resume without a node id succeeded"; fi
+    ;;
+
+  isolate)
+    start_cluster
+    L=$(wait_leader 10) || fail "no leader within 10 s"
+    write before isolate
+    out=$(cl isolate "$L") || fail "isolate $L exited non-zero: $out"
+    [ "$out" = "node=$L isolated" ] || fail "isolate printed '$out'"
+    others=()
+    for i in 1 2 3; do [ "$i" = "$L" ] || others+=("$i"); done
+    [ "$(fault_status "$L")" = "blocked ${others[0]},${others[1]} unreliable no drop_percent 0 max_delay_ms 0" ] ||
+      fail "node $L's faults: $(fault_status "$L")"
+    for i in "${others[@]}"; do
+      [ "$(fault_status "$i")" = "blocked $L unreliable no drop_percent 0 max_delay_ms 0" ] ||
+        fail "node $i's faults: $(fault_status "$i")"
+    done
+    # The other two elect a leader and serve writes; the isolated node cannot make one.
+    L2=$(wait_leader 15 "$L") || fail "no new leader within 15 s of isolating node $L"
+    [ "$L2" != "$L" ] || fail "the isolated node $L is still named leader"
+    write during isolate
+    expect_value during isolate
+    r=$(timeout 10 redis-cli -h 127.0.0.1 -p $((base + L)) SET lost write 2>/dev/null | tr -d '\r' || true)
+    refused_write "$r" || fail "a write to the isolated node $L answered '$r'"
+    # Still isolated: it neither leads nor learns the new leader's writes.
+    [ "$(info "$L" raft_role)" != leader ] || [ "$(cl leader)" != "$L" ] || fail "node $L leads again"
+    # Bad ids and usage.
+    for bad in 0 4 x; do
+      if cl isolate "$bad" >/dev/null 2>&1; then fail "isolate $bad succeeded"; fi
+    done
+    set +e
+    cl isolate >/dev/null 2>&1
+    rc=$?
+    set -e
+    [ "$rc" = 2 ] || fail "isolate without a node id exited $rc, expected 2"
+    if RAFTKV_DIR=$RAFTKV_DIR/nothing-here cl isolate 1 >/dev/null 2>&1; then fail "isolate with no cluster succeeded"; fi
+    ;;
+
+  partition)
+    start_cluster
+    L=$(wait_leader 10) || fail "no leader within 10 s"
+    write p 0
+    A=$((L % 3 + 1))
+    B=$((A % 3 + 1))
+    # The leader alone on one side: the majority side elects one of its own and serves writes.
+    out=$(cl partition "$L/$A,$B") || fail "partition $L/$A,$B exited non-zero: $out"
+    [ "$out" = "partitioned: $L/$A,$B" ] || fail "partition printed '$out'"
+    [[ "$(fault_status "$A")" == "blocked $L "* ]] || fail "node $A's faults: $(fault_status "$A")"
+    L2=$(wait_leader 15 "$L") || fail "no leader on the majority side within 15 s"
+    [ "$L2" = "$A" ] || [ "$L2" = "$B" ] || fail "leader $L2 is not on the majority side $A,$B"
+    write p 1
+    expect_value p 1
+    r=$(timeout 10 redis-cli -h 127.0.0.1 -p $((base + L)) SET lost write 2>/dev/null | tr -d '\r' || true)
+    refused_write "$r" || fail "a write on the minority side (node $L) answered '$r'"
+    # Another partition replaces the first: now $L2 is alone, the other two (one of them cut off
+    # from the other until now) make the majority.
+    O=$((L2 == A ? B : A))
+    out=$(cl partition "$O,$L/$L2") || fail "partition $O,$L/$L2 exited non-zero: $out"
+    [[ "$(fault_status "$L")" == "blocked $L2 "* ]] || fail "node $L's faults: $(fault_status "$L")"
+    L3=$(wait_leader 15 "$L2") || fail "no leader on the new majority side within 15 s"
+    [ "$L3" = "$O" ] || [ "$L3" = "$L" ] || fail "leader $L3 is not on the majority side $O,$L"
+    write p 2
+    expect_value p 2
+    # Errors: one group, a node left out or listed twice, an unknown id, bad syntax.
+    for bad in "1,2,3" "1//2,3" "1,2/" "a/b" ""; do
+      set +e
+      cl partition "$bad" >/dev/null 2>&1
+      rc=$?
+      set -e
+      [ "$rc" = 2 ] || fail "partition '$bad' exited $rc, expected 2"
+    done
+    for bad in "1/2" "1,1/2,3" "1/2,3,4" "0/1,2,3"; do
+      set +e
+      out=$(cl partition "$bad" 2>&1)
+      rc=$?
+      set -e
+      [ "$rc" = 1 ] || fail "partition '$bad' exited $rc, expected 1: $out"
+      [ -n "$out" ] || fail "partition '$bad' failed without a message"
+    done
+    # A failed partition changed nothing.
+    [[ "$(fault_status "$L")" == "blocked $L2 "* ]] || fail "node $L's faults after bad partitions: $(fault_status "$L")"
+    ;;
+
+  unreliable)
+    start_cluster
+    L=$(wait_leader 10) || fail "no leader within 10 s"
+    out=$(cl unreliable on) || fail "unreliable on exited non-zero: $out"
+    [ "$out" = "unreliable on" ] || fail "unreliable on printed '$out'"
+    for i in 1 2 3; do
+      [ "$(fault_status "$i")" = "blocked  unreliable yes drop_percent 10 max_delay_ms 26" ] ||
+        fail "node $i's faults: $(fault_status "$i")"
+    done
+    # Writes still succeed: 50 through the leader, each retried a few times (a request may
+    # time out, or leadership move, when frames are lost), in bounded time.
+    started=$SECONDS
+    l=$L
+    for k in $(seq 50); do
+      r=""
+      for _ in 1 2 3 4 5; do
+        r=$(timeout 10 redis-cli -h 127.0.0.1 -p $((base + l)) SET "u$k" "v$k" 2>/dev/null | tr -d '\r' || true)
+        [ "$r" = OK ] && break
+        sleep 0.2
+        l=$(wait_leader 10) || l=$L
+      done
+      [ "$r" = OK ] || fail "SET u$k on unreliable links: '$r' after 5 tries"
+    done
+    [ $((SECONDS - started)) -le 60 ] || fail "50 writes on unreliable links took $((SECONDS - started)) s"
+    expect_value u50 v50
+    out=$(cl unreliable off) || fail "unreliable off exited non-zero: $out"
+    [ "$out" = "unreliable off" ] || fail "unreliable off printed '$out'"
+    for i in 1 2 3; do
+      [ "$(fault_status "$i")" = "blocked  unreliable no drop_percent 0 max_delay_ms 0" ] ||
+        fail "node $i's faults: $(fault_status "$i")"
+    done
+    write after off
+    expect_value after off
+    for bad in maybe ""; do
+      set +e
+      cl unreliable $bad >/dev/null 2>&1
+      rc=$?
+      set -e
+      [ "$rc" = 2 ] || fail "unreliable '$bad' exited $rc, expected 2"
+    done
+    ;;
+
+  heal)
+    start_cluster
+    L=$(wait_leader 10) || fail "no leader within 10 s"
+    cl isolate "$L" >/dev/null || fail "isolate $L"
+    cl unreliable on >/dev/null || fail "unreliable on"
+    L2=$(wait_leader 15 "$L") || fail "no new leader within 15 s of isolating node $L"
+    write h 1
+    commit=$(info "$L2" raft_commit_index)
+    out=$(cl heal) || fail "heal exited non-zero: $out"
+    [ "$out" = "healed" ] || fail "heal printed '$out'"
+    for i in 1 2 3; do
+      [ "$(fault_status "$i")" = "blocked  unreliable no drop_percent 0 max_delay_ms 0" ] ||
+        fail "node $i's faults after heal: $(fault_status "$i")"
+    done
+    # Every node converges on one commit index, the isolated one included, and a write through
+    # the formerly isolated node succeeds.
+    wait_converged 15 3 "$commit"
+    deadline=$((SECONDS + 10))
+    r=""
+    until [ "$r" = OK ]; do
+      [ "$SECONDS" -lt "$deadline" ] || fail "SET through the healed node $L: '$r'"
+      r=$(timeout 10 redis-cli -h 127.0.0.1 -p $((base + L)) SET h 2 2>/dev/null | tr -d '\r' || true)
+      [ "$r" = OK ] || sleep 0.2
+    done
+    expect_value h 2
+    # Heal skips stopped and paused nodes with a warning; a restarted node starts healed.
+    F=$((L % 3 + 1))
+    K=$((F % 3 + 1))
+    cl isolate "$K" >/dev/null || fail "isolate $K"
+    cl restart "$K" >/dev/null || fail "restart $K"
+    [[ "$(fault_status "$K")" == "blocked  "* ]] || fail "node $K after restart: $(fault_status "$K")"
+    cl pause "$F" >/dev/null || fail "pause $F"
+    out=$(cl heal 2>&1) || fail "heal with a paused node exited non-zero: $out"
+    grep -q "node $F is paused" <<<"$out" || fail "heal did not warn about the paused node: $out"
+    cl resume "$F" >/dev/null || fail "resume $F"
+    cl kill "$F" >/dev/null || fail "kill $F"
+    out=$(cl heal 2>&1) || fail "heal with a stopped node exited non-zero: $out"
+    grep -q "node $F is not running" <<<"$out" || fail "heal did not warn about the stopped node: $out"
+    if cl heal extra >/dev/null 2>&1; then fail "heal with an argument succeeded"; fi
+    if RAFTKV_DIR=$RAFTKV_DIR/nothing-here cl heal >/dev/null 2>&1; then fail "heal with no cluster succeeded"; fi
     ;;
 
   *)

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -682,6 +683,128 @@ TEST_F(PeerTransportTest, StartFailsOnAPortInUseAndStopIsIdempotent) {
   never_started.Stop();
   never_started.Send(FullMessage(2, 1, 1, raft::MessageType::kVote));
   EXPECT_EQ(never_started.peer_stats(1).queued_frames, 0u);
+}
+
+TEST_F(PeerTransportTest, BlockedPeerLosesTrafficBothWaysUntilHealed) {
+  auto members = Members(3);
+  Node* a = AddNode(BaseOptions(1, members));
+  Node* b = AddNode(BaseOptions(2, members));
+  Node* c = AddNode(BaseOptions(3, members));
+  ASSERT_TRUE(RunUntil([&] {
+    return a->transport->connected(2) && a->transport->connected(3) && b->transport->connected(1) &&
+           c->transport->connected(1);
+  }));
+  EXPECT_FALSE(a->transport->Block(1));  // itself
+  EXPECT_FALSE(a->transport->Block(9));  // not a member
+  EXPECT_TRUE(a->transport->Block(2));
+  EXPECT_EQ(a->transport->faults().blocked, std::set<uint64_t>{2});
+
+  // Outgoing: dropped before queueing, counted, reported as sent. Others still flow.
+  EXPECT_TRUE(a->transport->SendFrame(2, protocol::SnapshotAck{1, 2, 1, 1, 0, true, ""}));
+  a->transport->Send(FullMessage(1, 2, 1, raft::MessageType::kHeartbeat));
+  EXPECT_EQ(a->transport->peer_stats(2).dropped_blocked_out, 2u);
+  EXPECT_EQ(a->transport->peer_stats(2).queued_frames, 0u);
+  a->transport->Send(FullMessage(1, 3, 2, raft::MessageType::kHeartbeat));
+  // Incoming: node 2 sends (it knows of no fault), node 1 drops on receipt.
+  b->transport->Send(FullMessage(2, 1, 3, raft::MessageType::kHeartbeat));
+  ASSERT_TRUE(RunUntil([&] {
+    return c->messages.size() == 1 && a->transport->peer_stats(2).dropped_blocked_in == 1;
+  }));
+  RunFor(50);
+  EXPECT_TRUE(a->messages.empty());
+  EXPECT_TRUE(b->messages.empty());
+  EXPECT_TRUE(b->acks.empty());
+  EXPECT_EQ(a->transport->peer_stats(2).frames_received, 0u);
+  // The connections stayed up.
+  EXPECT_TRUE(a->transport->connected(2));
+  EXPECT_TRUE(b->transport->connected(1));
+
+  // Healing lets traffic through at once, both ways.
+  a->transport->Heal();
+  EXPECT_TRUE(a->transport->faults().blocked.empty());
+  a->transport->Send(FullMessage(1, 2, 4, raft::MessageType::kHeartbeat));
+  b->transport->Send(FullMessage(2, 1, 5, raft::MessageType::kHeartbeat));
+  ASSERT_TRUE(RunUntil([&] { return a->messages.size() == 1 && b->messages.size() == 1; }));
+  EXPECT_EQ(a->messages[0].term, 501u);
+  EXPECT_EQ(b->messages[0].term, 401u);
+
+  // Unblock undoes Block for one peer.
+  EXPECT_TRUE(b->transport->Block(1));
+  EXPECT_TRUE(b->transport->Block(3));
+  EXPECT_TRUE(b->transport->Unblock(1));
+  EXPECT_EQ(b->transport->faults().blocked, std::set<uint64_t>{3});
+  b->transport->Send(FullMessage(2, 1, 6, raft::MessageType::kHeartbeat));
+  ASSERT_TRUE(RunUntil([&] { return a->messages.size() == 2; }));
+  EXPECT_TRUE(a->warnings.empty());
+}
+
+TEST_F(PeerTransportTest, UnreliableWithFullDropLosesEverything) {
+  auto members = Members(2);
+  Node* a = AddNode(BaseOptions(1, members));
+  Node* b = AddNode(BaseOptions(2, members));
+  ASSERT_TRUE(RunUntil([&] { return a->transport->connected(2); }));
+  a->transport->SetUnreliable(100, 20);
+  EXPECT_TRUE(a->transport->faults().unreliable);
+  for (uint64_t i = 1; i <= 50; i++) {
+    a->transport->Send(FullMessage(1, 2, i, raft::MessageType::kAppend));
+  }
+  EXPECT_TRUE(a->transport->SendFrame(2, protocol::SnapshotAck{1, 2, 1, 1, 0, true, ""}));
+  RunFor(100);
+  EXPECT_TRUE(b->messages.empty());
+  EXPECT_TRUE(b->acks.empty());
+  PeerTransport::PeerStats s = a->transport->peer_stats(2);
+  EXPECT_EQ(s.dropped_unreliable, 51u);
+  EXPECT_EQ(s.delayed, 0u);
+  EXPECT_EQ(s.frames_sent, 0u);
+  // Only outgoing frames are affected: node 2's still arrive.
+  b->transport->Send(FullMessage(2, 1, 1, raft::MessageType::kHeartbeat));
+  ASSERT_TRUE(RunUntil([&] { return a->messages.size() == 1; }));
+
+  a->transport->SetReliable();
+  EXPECT_FALSE(a->transport->faults().unreliable);
+  a->transport->Send(FullMessage(1, 2, 60, raft::MessageType::kAppend));
+  ASSERT_TRUE(RunUntil([&] { return b->messages.size() == 1; }));
+}
+
+TEST_F(PeerTransportTest, UnreliableWithoutDropDelaysAndDeliversEverything) {
+  auto members = Members(2);
+  Node* a = AddNode(BaseOptions(1, members));
+  Node* b = AddNode(BaseOptions(2, members));
+  ASSERT_TRUE(RunUntil([&] { return a->transport->connected(2); }));
+  a->transport->SetUnreliable(0, 30);
+  const uint64_t start = uv_now(&loop_);
+  std::set<uint64_t> sent;
+  for (uint64_t i = 1; i <= 100; i++) {
+    a->transport->Send(FullMessage(1, 2, i, raft::MessageType::kAppend));
+    sent.insert(i * 100 + 1);
+  }
+  PeerTransport::PeerStats s = a->transport->peer_stats(2);
+  EXPECT_GT(s.delayed, 50u);  // a delay of 0 ms (about 1 in 31) is queued at once
+  EXPECT_EQ(s.dropped_unreliable, 0u);
+  ASSERT_TRUE(RunUntil([&] { return b->messages.size() == 100; }));
+  // Every one, exactly once (in any order).
+  std::set<uint64_t> got;
+  for (const raft::Message& m : b->messages) got.insert(m.term);
+  EXPECT_EQ(got, sent);
+  EXPECT_GE(uv_now(&loop_) - start, 10u);
+  RunFor(50);
+  EXPECT_EQ(b->messages.size(), 100u);
+  EXPECT_EQ(a->transport->peer_stats(2).frames_sent, 100u);
+}
+
+TEST_F(PeerTransportTest, StopFreesDelayedFrames) {
+  auto members = Members(2);
+  Node* a = AddNode(BaseOptions(1, members));
+  Node* b = AddNode(BaseOptions(2, members));
+  ASSERT_TRUE(RunUntil([&] { return a->transport->connected(2); }));
+  a->transport->SetUnreliable(0, 10000);
+  for (uint64_t i = 1; i <= 20; i++) {
+    a->transport->Send(FullMessage(1, 2, i, raft::MessageType::kAppend));
+  }
+  EXPECT_GE(a->transport->peer_stats(2).delayed, 19u);
+  a->transport->Stop();  // TearDown checks that no timer is left open
+  RunFor(20);
+  EXPECT_TRUE(b->messages.empty());
 }
 
 TEST(PeerTransportOptionsTest, FromConfig) {
