@@ -17,6 +17,7 @@
 
 #include "common/check.h"
 #include "common/coding.h"
+#include "common/strings.h"
 #include "kv/durable_env.h"
 #include "kv/keys.h"
 #include "kv/leveldb_status.h"
@@ -27,35 +28,6 @@ namespace kv {
 namespace {
 
 std::string_view View(const leveldb::Slice& s) { return std::string_view(s.data(), s.size()); }
-
-// Redis's string2ll: an optional '-', digits, no leading zeros, no spaces, fits in int64.
-bool ParseInt64(std::string_view s, int64_t* out) {
-  if (s.empty() || s.size() > 20) return false;
-  if (s == "0") {
-    *out = 0;
-    return true;
-  }
-  bool negative = s[0] == '-';
-  size_t i = negative ? 1 : 0;
-  if (i >= s.size() || s[i] < '1' || s[i] > '9') return false;
-  uint64_t v = 0;
-  for (; i < s.size(); i++) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    uint64_t d = static_cast<uint64_t>(s[i] - '0');
-    if (v > (std::numeric_limits<uint64_t>::max() - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  if (negative) {
-    if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) + 1) return false;
-    *out = v == static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) + 1
-               ? std::numeric_limits<int64_t>::min()
-               : -static_cast<int64_t>(v);
-  } else {
-    if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return false;
-    *out = static_cast<int64_t>(v);
-  }
-  return true;
-}
 
 // A number as Redis 7.0 reads one for INCRBYFLOAT (string2ld): strtold's syntax (decimal,
 // hexadecimal such as 0x10 or 0x1p-2, inf or infinity in any case, an optional sign), the whole
@@ -356,7 +328,7 @@ common::Status StateMachine::Apply(const raft::Entry& e, ApplyResult* result) {
             common::Status st = read(op.keys[0], &old);
             if (!st.ok()) return st;
             int64_t cur = 0;
-            if (old && !ParseInt64(*old, &cur)) {
+            if (old && !common::ParseInt64(*old, &cur)) {
               result->results.push_back(Error("ERR value is not an integer or out of range"));
               break;
             }

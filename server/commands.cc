@@ -6,6 +6,7 @@
 #include <climits>
 #include <cstdlib>
 
+#include "common/strings.h"
 #include "protocol/resp_writer.h"
 
 namespace server {
@@ -15,12 +16,6 @@ namespace {
 using protocol::Op;
 using protocol::OpCode;
 using Results = std::span<const kv::OpResult>;
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 Plan Fail(std::string_view text) {
   Plan p;
@@ -116,15 +111,15 @@ Plan PlanScan(const std::vector<std::string>& args) {
   int64_t count = 10;
   std::string type;
   for (size_t i = 2; i < argc; i += 2) {
-    std::string opt = Lower(args[i]);
+    std::string opt = common::AsciiLower(args[i]);
     if (opt == "match") {
       pattern = args[i + 1];
     } else if (opt == "count") {
-      if (!ParseInt64(args[i + 1], &count))
+      if (!common::ParseInt64(args[i + 1], &count))
         return Fail("ERR value is not an integer or out of range");
       if (count < 1) return Fail("ERR syntax error");
     } else if (opt == "type") {
-      type = Lower(args[i + 1]);
+      type = common::AsciiLower(args[i + 1]);
     } else {
       return Fail("ERR syntax error");
     }
@@ -310,27 +305,6 @@ std::string ErrorReply(std::string_view text) {
   return out;
 }
 
-bool ParseInt64(std::string_view s, int64_t* out) {
-  if (s.empty() || s.size() > 20) return false;
-  size_t i = s[0] == '-' ? 1 : 0;
-  if (i == s.size() || (s[i] == '0' && s.size() > i + 1)) return false;
-  int64_t v = 0;
-  for (; i < s.size(); i++) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    int d = s[i] - '0';
-    if (s[0] == '-') {
-      if (v < (INT64_MIN + d) / 10) return false;
-      v = v * 10 - d;
-    } else {
-      if (v > (INT64_MAX - d) / 10) return false;
-      v = v * 10 + d;
-    }
-  }
-  if (s == "-0") return false;
-  *out = v;
-  return true;
-}
-
 std::string UnknownCommandError(const std::vector<std::string>& args) {
   // Redis 7.0's commandCheckExistence: "'%.*s' " with the room left of 128, while the list is
   // shorter than 128; the name as "%.128s".
@@ -344,13 +318,13 @@ std::string UnknownCommandError(const std::vector<std::string>& args) {
 }
 
 std::string CheckCommand(const std::vector<std::string>& args) {
-  const std::string name = Lower(args[0]);
+  const std::string name = common::AsciiLower(args[0]);
   const CommandSpec* command = FindCommand(name);
   if (command == nullptr) return UnknownCommandError(args);
   std::string full_name = name;
   int arity = command->arity;
   if (args.size() >= 2 && !command->subcommands.empty()) {
-    const std::string sub = Lower(args[1]);
+    const std::string sub = common::AsciiLower(args[1]);
     auto it = std::find_if(command->subcommands.begin(), command->subcommands.end(),
                            [&sub](const Subcommand& s) { return s.name == sub; });
     if (it == command->subcommands.end()) {
@@ -368,7 +342,7 @@ std::string CheckCommand(const std::vector<std::string>& args) {
 }
 
 std::string HelpReply(std::string_view command) {
-  const CommandSpec* spec = FindCommand(Lower(command));
+  const CommandSpec* spec = FindCommand(common::AsciiLower(command));
   if (spec == nullptr || spec->subcommands.empty()) return "";
   // Redis's addReplyHelp: a header, each subcommand's lines, HELP last.
   std::vector<std::string_view> lines;
@@ -503,7 +477,7 @@ bool IsDataCommand(std::string_view lower_name) {
 
 Plan PlanCommand(const std::vector<std::string>& args) {
   if (std::string error = CheckCommand(args); !error.empty()) return Fail(error);
-  const std::string name = Lower(args[0]);
+  const std::string name = common::AsciiLower(args[0]);
   const size_t argc = args.size();
 
   // ---- Reads ----
@@ -564,7 +538,7 @@ Plan PlanCommand(const std::vector<std::string>& args) {
   if (name == "set" || name == "put") {
     Op op = MakeOp(OpCode::kSet, {args[1]}, {args[2]});
     for (size_t i = 3; i < argc; i++) {
-      std::string opt = Lower(args[i]);
+      std::string opt = common::AsciiLower(args[i]);
       if (opt == "nx" && !op.xx) {
         op.nx = true;
       } else if (opt == "xx" && !op.nx) {
@@ -616,7 +590,7 @@ Plan PlanCommand(const std::vector<std::string>& args) {
   if (name == "incr" || name == "decr" || name == "incrby" || name == "decrby") {
     bool by = name == "incrby" || name == "decrby";
     int64_t amount = 1;
-    if (by && !ParseInt64(args[2], &amount)) {
+    if (by && !common::ParseInt64(args[2], &amount)) {
       return Fail("ERR value is not an integer or out of range");
     }
     if (name[0] == 'd') {
@@ -634,14 +608,15 @@ Plan PlanCommand(const std::vector<std::string>& args) {
     // As Redis: one optional SYNC or ASYNC, anything else is a syntax error.
     if (argc > 2) return Fail("ERR syntax error");
     if (argc == 2) {
-      std::string mode = Lower(args[1]);
+      std::string mode = common::AsciiLower(args[1]);
       if (mode != "sync" && mode != "async") return Fail("ERR syntax error");
     }
     return Write(MakeOp(OpCode::kFlushAll, {}), FormatFirst);
   }
   if (name == "raft.transfer-leader") {
     int64_t id = 0;
-    if (!ParseInt64(args[1], &id) || id <= 0) return Fail("ERR invalid node id '" + args[1] + "'");
+    if (!common::ParseInt64(args[1], &id) || id <= 0)
+      return Fail("ERR invalid node id '" + args[1] + "'");
     Plan p;
     p.kind = Plan::Kind::kTransfer;
     p.transfer_target = static_cast<uint64_t>(id);

@@ -75,10 +75,6 @@ struct Plan {
   uint16_t slot = 0;
 };
 
-// Redis's string2ll: a decimal 64-bit integer without spaces, '+' or leading zeros ("-0" is
-// refused too). What Redis accepts wherever it wants an integer argument.
-bool ParseInt64(std::string_view s, int64_t* out);
-
 // The command table: every command raftkv knows, with Redis's arity (n: exactly n arguments,
 // the name included; -n: at least n) and, for the container commands CLIENT, CONFIG, CLUSTER
 // and RAFT.FAULT, their subcommands. CheckCommand looks `args` (args[0] in any case) up as Redis's

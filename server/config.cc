@@ -15,6 +15,7 @@
 #include <system_error>
 
 #include "common/check.h"
+#include "common/strings.h"
 
 namespace server {
 namespace {
@@ -25,13 +26,9 @@ constexpr size_t kMaxHostChars = 253;
 
 // ---- Text helpers ----
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return common::AsciiLower(a) == common::AsciiLower(b);
 }
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) { return Lower(a) == Lower(b); }
 
 bool IsBlank(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
@@ -373,7 +370,7 @@ std::string CheckMembers(const std::vector<ClusterMember>& members) {
   std::map<std::pair<std::string, uint16_t>, std::string> used;  // (host, port) -> user
   for (const ClusterMember& m : members) {
     if (!ids.insert(m.id).second) return "cluster lists node id " + std::to_string(m.id) + " twice";
-    const std::string host = Lower(m.host);
+    const std::string host = common::AsciiLower(m.host);
     const std::pair<uint16_t, const char*> ports[] = {{m.client_port, "client"},
                                                       {m.peer_port, "peer"}};
     for (const auto& [port, kind] : ports) {
@@ -586,7 +583,7 @@ common::Status Invalid(const Origin& origin, std::string_view reason) {
 
 // Applies one directive `name args...` (a file line or a flag).
 common::Status ApplyDirective(std::string_view name, const Args& args, Origin origin, Pending* p) {
-  const std::string key = Lower(name);
+  const std::string key = common::AsciiLower(name);
   const KeySpec* spec = FindKey(key);
   if (spec == nullptr) {
     return Invalid(origin, "unknown key '" + std::string(name) + "' (see --help)");

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/strings.h"
 #include "protocol/resp_writer.h"
 #include "server/commands.h"
 
@@ -14,11 +15,6 @@ namespace server {
 namespace {
 
 constexpr int64_t kMaxDelayMs = 10000;
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 std::string Upper(std::string s) {
   for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -55,13 +51,13 @@ std::string DebugCommandRefusal(const std::string& command) {
 
 std::string RunFaultCommand(const std::vector<std::string>& args, const Config& config,
                             PeerTransport& transport) {
-  const std::string sub = Lower(args[1]);
+  const std::string sub = common::AsciiLower(args[1]);
   if (sub == "block" || sub == "unblock") {
     // Every id first, so that a bad one changes nothing.
     std::vector<uint64_t> ids;
     for (size_t i = 2; i < args.size(); i++) {
       int64_t id = 0;
-      if (!ParseInt64(args[i], &id)) {
+      if (!common::ParseInt64(args[i], &id)) {
         return ErrorReply("ERR value is not an integer or out of range");
       }
       bool peer = false;
@@ -87,8 +83,8 @@ std::string RunFaultCommand(const std::vector<std::string>& args, const Config& 
   if (sub == "unreliable") {
     int64_t drop = 0;
     int64_t delay = 0;
-    if (!ParseInt64(args[2], &drop) || drop < 0 || drop > 100 || !ParseInt64(args[3], &delay) ||
-        delay < 0 || delay > kMaxDelayMs) {
+    if (!common::ParseInt64(args[2], &drop) || drop < 0 || drop > 100 ||
+        !common::ParseInt64(args[3], &delay) || delay < 0 || delay > kMaxDelayMs) {
       return ErrorReply("ERR value is not an integer or out of range");
     }
     transport.SetUnreliable(static_cast<uint32_t>(drop), static_cast<uint64_t>(delay));

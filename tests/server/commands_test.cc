@@ -164,20 +164,6 @@ TEST(HelpReply, ListsTheSubcommandsAsRedisLaysThemOut) {
   EXPECT_EQ(HelpReply("GET"), "");
 }
 
-TEST(ParseInt64, RedisString2ll) {
-  int64_t v = 0;
-  EXPECT_TRUE(ParseInt64("0", &v));
-  EXPECT_EQ(v, 0);
-  EXPECT_TRUE(ParseInt64("-9223372036854775808", &v));
-  EXPECT_EQ(v, INT64_MIN);
-  EXPECT_TRUE(ParseInt64("9223372036854775807", &v));
-  EXPECT_EQ(v, INT64_MAX);
-  for (const char* bad : {"", "-", "-0", "00", "01", "+1", " 1", "1 ", "1.0", "abc",
-                          "9223372036854775808", "-9223372036854775809"}) {
-    EXPECT_FALSE(ParseInt64(bad, &v)) << "'" << bad << "'";
-  }
-}
-
 TEST(PlanCommand, ReadsAndWritesCarryTheirOpsAndFirstKeySlot) {
   Plan get = PlanCommand({"get", "foo"});
   EXPECT_EQ(get.kind, Plan::Kind::kRead);
