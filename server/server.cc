@@ -12,6 +12,7 @@
 #include <deque>
 
 #include "common/check.h"
+#include "common/strings.h"
 #include "protocol/command.h"
 #include "protocol/resp_parser.h"
 #include "protocol/resp_writer.h"
@@ -25,11 +26,6 @@ namespace {
 
 constexpr std::string_view kTimeout = "TIMEOUT request may or may not have been applied";
 constexpr std::string_view kNoLeader = "CLUSTERDOWN no leader";
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 std::string WrongArgs(const std::string& name) {
   return ErrorReply("ERR wrong number of arguments for '" + name + "' command");
@@ -184,11 +180,6 @@ common::Status Server::Start() {
     self->driver_->OnStorageNews();
     self->CheckFatal();
   });
-  // The storage thread wakes the loop through this handle. Stop() closes it while the thread
-  // may still report a write: the thread then finds no handle to wake.
-  news_target_ = std::make_shared<NewsTarget>();
-  news_target_->handle = storage_news_;
-  std::shared_ptr<NewsTarget> target = news_target_;
   RaftDriver::Options dopts;
   dopts.snapshot_entries = config_.snapshot_entries;
   dopts.background = std::make_unique<UvBackgroundWork>(loop_);
@@ -196,11 +187,7 @@ common::Status Server::Start() {
     spdlog::log(SpdlogLevel(level), "raft: {}", line);
   };
   driver_ = std::make_unique<RaftDriver>(
-      rc, storage_.get(), transport_.get(),
-      [target] {
-        std::lock_guard<std::mutex> lock(target->mu);
-        if (target->handle != nullptr) uv_async_send(target->handle);
-      },
+      rc, storage_.get(), transport_.get(), [news = storage_news_] { uv_async_send(news); },
       std::move(dopts));
   request_timeout_ticks_ =
       (config_.request_timeout_ms + config_.heartbeat_ms - 1) / config_.heartbeat_ms;
@@ -290,10 +277,6 @@ void Server::Stop() {
   if (transport_) transport_->Stop();
   if (tick_) CloseHandle(tick_);
   if (flush_) CloseHandle(flush_);
-  if (news_target_) {
-    std::lock_guard<std::mutex> lock(news_target_->mu);
-    news_target_->handle = nullptr;
-  }
   if (storage_news_) CloseHandle(storage_news_);
   tick_ = nullptr;
   flush_ = nullptr;
@@ -619,9 +602,9 @@ void Server::OnForwardRequest(protocol::ForwardRequest q) {
       commands.empty()) {
     return reply(false, ErrorReply("ERR malformed forwarded request"));
   }
-  bool transaction = Lower(commands[0][0]) == "multi";
+  bool transaction = common::AsciiLower(commands[0][0]) == "multi";
   if (transaction) {
-    if (commands.size() < 3 || Lower(commands.back()[0]) != "exec") {
+    if (commands.size() < 3 || common::AsciiLower(commands.back()[0]) != "exec") {
       return reply(false, ErrorReply("ERR malformed forwarded transaction"));
     }
     commands.pop_back();
@@ -631,7 +614,7 @@ void Server::OnForwardRequest(protocol::ForwardRequest q) {
   }
   std::vector<Plan> plans;
   for (const std::vector<std::string>& args : commands) {
-    if (!IsDataCommand(Lower(args[0]))) {
+    if (!IsDataCommand(common::AsciiLower(args[0]))) {
       return reply(false, ErrorReply("ERR '" + args[0] + "' cannot be forwarded"));
     }
     plans.push_back(PlanCommand(args));
@@ -687,7 +670,7 @@ void Server::CheckTransfers() {
 std::string Server::ClusterReply(const std::vector<std::string>& args) {
   std::string out;
   protocol::RespWriter w(&out);
-  std::string sub = args.size() >= 2 ? Lower(args[1]) : "";
+  std::string sub = args.size() >= 2 ? common::AsciiLower(args[1]) : "";
   raft::NodeId leader = driver_->node().leader();
   const ClusterMember* lead = nullptr;
   for (const ClusterMember& m : config_.cluster) {
@@ -783,7 +766,7 @@ std::string Server::ClusterReply(const std::vector<std::string>& args) {
 
 std::string Server::Info(const std::vector<std::string>& sections) {
   std::vector<std::string> want;
-  for (size_t i = 1; i < sections.size(); i++) want.push_back(Lower(sections[i]));
+  for (size_t i = 1; i < sections.size(); i++) want.push_back(common::AsciiLower(sections[i]));
   auto wanted = [&want](std::string_view name) {
     if (want.empty()) return true;
     for (const std::string& s : want) {
@@ -888,7 +871,7 @@ std::string Server::Info(const std::vector<std::string>& sections) {
 
 void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
   if (args.empty()) return;
-  std::string name = Lower(args[0]);
+  std::string name = common::AsciiLower(args[0]);
   std::string out;
   protocol::RespWriter w(&out);
   size_t argc = args.size();
@@ -980,7 +963,7 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
 
   // ---- Connection and node commands ----
   if ((name == "client" || name == "config" || name == "cluster" || name == "raft.fault") &&
-      Lower(args[1]) == "help") {
+      common::AsciiLower(args[1]) == "help") {
     return client.Reply(HelpReply(args[0]));
   }
   if (name == "ping") {
@@ -999,7 +982,7 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
   if (name == "select") {
     // Redis reads an int first: not a number, then out of an int's range, then no such database.
     int64_t db = 0;
-    if (!ParseInt64(args[1], &db)) {
+    if (!common::ParseInt64(args[1], &db)) {
       return client.Reply(ErrorReply("ERR value is not an integer or out of range"));
     }
     if (db < INT32_MIN || db > INT32_MAX) {
@@ -1012,7 +995,7 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
   }
   if (name == "auth" || name == "hello") return client.Reply(AuthOrHello(client, args));
   if (name == "client") {
-    std::string sub = Lower(args[1]);
+    std::string sub = common::AsciiLower(args[1]);
     if (sub == "setname") {
       if (std::string error = ClientNameError(args[2]); !error.empty()) {
         return client.Reply(ErrorReply(error));
@@ -1048,7 +1031,7 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
     std::vector<bool> taken(entries.size());
     std::vector<std::string> pairs;
     for (size_t i = 2; i < argc; i++) {
-      const std::string pattern = Lower(args[i]);
+      const std::string pattern = common::AsciiLower(args[i]);
       for (size_t e = 0; e < entries.size(); e++) {
         if (taken[e] || !GlobMatch(pattern, entries[e].first)) continue;
         taken[e] = true;
@@ -1121,7 +1104,7 @@ std::string Server::AuthOrHello(Client& client, const std::vector<std::string>& 
   const std::string wrongpass = "WRONGPASS invalid username-password pair or user is disabled.";
   std::string out;
   protocol::RespWriter w(&out);
-  if (Lower(args[0]) == "auth") {
+  if (common::AsciiLower(args[0]) == "auth") {
     if (argc > 3) return ErrorReply("ERR syntax error");
     if (argc == 2 && config_.requirepass.empty()) {
       return ErrorReply(
@@ -1141,13 +1124,13 @@ std::string Server::AuthOrHello(Client& client, const std::vector<std::string>& 
   // (docs/commands.md): 3 gets -NOPROTO too.
   if (argc >= 2) {
     int64_t version = 0;
-    if (!ParseInt64(args[1], &version)) {
+    if (!common::ParseInt64(args[1], &version)) {
       return ErrorReply("ERR Protocol version is not an integer or out of range");
     }
     if (version != 2) return ErrorReply("NOPROTO unsupported protocol version");
   }
   for (size_t i = 2; i < argc; i++) {
-    std::string opt = Lower(args[i]);
+    std::string opt = common::AsciiLower(args[i]);
     if (opt == "auth" && i + 2 < argc) {
       if (!password_ok(args[i + 1], args[i + 2])) return ErrorReply(wrongpass);
       client.set_authenticated(true);

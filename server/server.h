@@ -28,7 +28,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -116,11 +115,6 @@ class Server : public ClientHandler {
   std::unique_ptr<ClientListener> listener_;
   uv_timer_t* tick_ = nullptr;
   uv_async_t* storage_news_ = nullptr;
-  struct NewsTarget {
-    std::mutex mu;
-    uv_async_t* handle = nullptr;  // GUARDED_BY(mu); null once closed
-  };
-  std::shared_ptr<NewsTarget> news_target_;
   uv_prepare_t* flush_ = nullptr;
   common::Status fatal_;
   bool stopped_ = false;

@@ -614,6 +614,11 @@ RedisClient TestCluster::Connect(int id, Millis timeout) const {
   return RedisClient(node(id).port, timeout);
 }
 
+uint64_t InfoNumber(const InfoMap& info, const std::string& key) {
+  auto it = info.find(key);
+  return it == info.end() || it->second.empty() ? 0 : std::stoull(it->second);
+}
+
 InfoMap TestCluster::Info(int id, Millis timeout) const {
   InfoMap info;
   RedisClient c = Connect(id, timeout);

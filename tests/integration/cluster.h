@@ -173,6 +173,8 @@ struct ClusterOptions {
 
 // What INFO says, as key -> value (the "# Section" lines dropped).
 using InfoMap = std::map<std::string, std::string>;
+// The number INFO gives for `key`; 0 when it is missing or empty.
+uint64_t InfoNumber(const InfoMap& info, const std::string& key);
 
 class TestCluster {
  public:

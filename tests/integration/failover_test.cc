@@ -27,12 +27,6 @@ std::vector<std::string> ReadAll(RedisClient& c, const std::vector<int>& keys) {
   return values;
 }
 
-uint64_t InfoNumber(const InfoMap& info, const std::string& key) {
-  auto it = info.find(key);
-  if (it == info.end() || it->second.empty()) return 0;
-  return std::stoull(it->second);
-}
-
 TEST(IntegrationFailover, LeaderKilledNewLeaderHasEveryAcknowledgedWrite) {
   TestCluster cluster(3);
   ASSERT_TRUE(cluster.Start());

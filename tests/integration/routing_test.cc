@@ -22,11 +22,6 @@ int Follower(int leader, int n, int skip = 0) {
   return 0;
 }
 
-uint64_t InfoNumber(const InfoMap& info, const std::string& key) {
-  auto it = info.find(key);
-  return it == info.end() || it->second.empty() ? 0 : std::stoull(it->second);
-}
-
 // Runs a shell command; returns its standard output.
 std::string Shell(const std::string& command) {
   std::string out;

@@ -12,11 +12,6 @@
 namespace raftkv_it {
 namespace {
 
-uint64_t InfoNumber(const InfoMap& info, const std::string& key) {
-  auto it = info.find(key);
-  return it == info.end() || it->second.empty() ? 0 : std::stoull(it->second);
-}
-
 // Polls `done` every 100 ms until it holds or `timeout` passes.
 template <typename F>
 bool WaitFor(F done, Millis timeout) {
