@@ -21,7 +21,9 @@
 # `server.pid` and `server.log`. Node i serves
 # clients on 127.0.0.1:(B+i) and peers on 127.0.0.1:(B+10000+i), B = $RAFTKV_BASE_PORT (default
 # 7000) at `start`; `restart` keeps the ports of the last `start`. raftkv-server is taken from
-# ${RAFTKV_BUILD:-build}/bin and built first when it is missing.
+# ${RAFTKV_BUILD:-build}/bin and built first when it is missing. Extra server flags in
+# $RAFTKV_EXTRA_FLAGS at `start` (e.g. "--debug-unsafe no-dedup") become lines of each node's
+# raftkv.conf, so `restart` keeps them.
 #
 # Exit status: 0 on success, 1 on failure (and `leader` when there is no leader), 2 on bad usage.
 set -euo pipefail
@@ -79,6 +81,12 @@ Environment:
   RAFTKV_BASE_PORT  at start: node i serves clients on 127.0.0.1:(B+i) and peers on
                     127.0.0.1:(B+10000+i) (default 7000)
   RAFTKV_BUILD      build directory holding bin/raftkv-server (default: build); built if missing
+  RAFTKV_EXTRA_FLAGS
+                    at start: more server flags for every node, `--name value ...` split on
+                    blanks (no quoting), e.g. "--debug-unsafe no-dedup --loglevel debug". They
+                    are written into each node's raftkv.conf after the generated lines (so
+                    they override them, as flags would) and kept by restart; the next start
+                    without them drops them.
 EOF
 }
 
@@ -278,6 +286,30 @@ conf_quote() {
   printf '"%s"' "$s"
 }
 
+# Sets $1 to the config lines for the flags in RAFTKV_EXTRA_FLAGS, read the way raftkv-server
+# reads flags: `--name` starts a directive, the word right after it is always its value, further
+# words up to the next `--...` are more values. Fails on words before the first flag.
+extra_flag_lines() {
+  local words_=() lines_="" line_="" k_=0
+  read -r -a words_ <<<"${RAFTKV_EXTRA_FLAGS:-}"
+  while [ "$k_" -lt ${#words_[@]} ]; do
+    [[ ${words_[k_]} =~ ^--[A-Za-z0-9][A-Za-z0-9_-]*$ ]] ||
+      die "RAFTKV_EXTRA_FLAGS: expected a flag like --name, not '${words_[k_]}'"
+    line_=${words_[k_]#--}
+    k_=$((k_ + 1))
+    if [ "$k_" -lt ${#words_[@]} ]; then
+      line_+=" $(conf_quote "${words_[k_]}")"
+      k_=$((k_ + 1))
+    fi
+    while [ "$k_" -lt ${#words_[@]} ] && [[ ${words_[k_]} != --* ]]; do
+      line_+=" $(conf_quote "${words_[k_]}")"
+      k_=$((k_ + 1))
+    done
+    lines_+="$line_"$'\n'
+  done
+  printf -v "$1" '%s' "$lines_"
+}
+
 # Whether something accepts connections on 127.0.0.1:$1.
 port_busy() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
@@ -384,6 +416,8 @@ cmd_start() {
   in_range "$base" 1 $((65535 - peer_port_offset - max_nodes)) ||
     die "RAFTKV_BASE_PORT must be an integer between 1 and $((65535 - peer_port_offset - max_nodes)), not '$base'"
   need_redis_cli
+  local extra_lines
+  extra_flag_lines extra_lines
   lock_dir
 
   local i j pid recorded
@@ -433,6 +467,10 @@ cmd_start() {
       echo "logfile $(conf_quote "$d/server.log")"
       echo "enable-debug-command local"
       echo "cluster-secret $secret"
+      if [ -n "$extra_lines" ]; then
+        echo "# From RAFTKV_EXTRA_FLAGS at start."
+        printf '%s' "$extra_lines"
+      fi
     } >"$d/raftkv.conf"
   done
 

@@ -322,8 +322,17 @@ case $case_name in
     ;;
 
   restart)
-    start_cluster
+    # Flags given to start are kept by restart, which does not read RAFTKV_EXTRA_FLAGS itself.
+    if out=$(RAFTKV_EXTRA_FLAGS="loglevel verbose" cl start 2>&1); then
+      fail "start with a RAFTKV_EXTRA_FLAGS that is no flag succeeded: $out"
+    fi
+    grep -q "RAFTKV_EXTRA_FLAGS" <<<"$out" || fail "bad RAFTKV_EXTRA_FLAGS: unclear message '$out'"
+    RAFTKV_EXTRA_FLAGS="--loglevel verbose" start_cluster
     L=$(wait_leader 10) || fail "no leader within 10 s"
+    for i in 1 2 3; do
+      [ "$(rcli "$i" CONFIG GET loglevel | sed -n 2p)" = verbose ] ||
+        fail "node $i did not start with RAFTKV_EXTRA_FLAGS"
+    done
     write k1 v1
     F=$((L % 3 + 1))
     old=$(pid_of "$F")
@@ -332,6 +341,8 @@ case $case_name in
     [ "$out" = "node=$F stopped (pid $old, SIGTERM)"$'\n'"node=$F pid=$new restarted" ] || fail "restart printed '$out'"
     if [ "$new" = "$old" ] || ! alive "$new" || alive "$old"; then fail "restart $F: old pid $old, new pid '$new'"; fi
     grep -q 'signal 15' "$RAFTKV_DIR/node$F/server.log" || fail "node $F was not stopped with SIGTERM"
+    [ "$(rcli "$F" CONFIG GET loglevel | sed -n 2p)" = verbose ] ||
+      fail "node $F lost its RAFTKV_EXTRA_FLAGS across restart"
     write k2 v2
     # The leader restarts too: the data lives in the nodes' directories.
     cl restart "$L" >/dev/null || fail "restart of leader $L"
