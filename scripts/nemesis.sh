@@ -22,8 +22,8 @@ export RAFTKV_BASE_PORT=$base
 
 readonly all_faults="kill pause isolate partition restart"
 readonly leader_timeout_s=30    # for a leader after start and after the faults are undone
-readonly load_grace_s=90        # the load's last ops and final reads, after --duration
-readonly lincheck_budget_ms=40000  # linearizability check, all keys together
+readonly load_grace_s=55        # the load's last ops (10 s) and final reads (30 s), after --duration
+readonly lincheck_budget_ms=30000  # linearizability check, all keys together
 readonly cluster_cmd_timeout_s=60  # any one cluster.sh command
 
 usage() {
@@ -55,11 +55,14 @@ Output: progress and faults on stderr; then the run directory; then, last,
 ops/ok/unknown: the load's operations (raftkv-load). violations: keys whose history is not
 linearizable, plus corrupt tokens in the appended values. lost/duplicated: acknowledged appends
 missing from, or tokens repeated in, the final values. A count that could not be determined is
--1. A line `check=timeout` means the linearizability search ran out of its budget on some key.
+-1. A line `check=timeout` means the linearizability search ran out of its budget on some key;
+a line `nodes down without a fault` names nodes that exited on their own (they are started
+again, and the run fails).
 
-Exit status: 0 when violations, lost and duplicated are all 0 and every check completed;
-1 when any of them is non-zero; 2 on bad usage; 3 when the run could not complete or a check
-was inconclusive (setup failed, the load failed, check=timeout).
+Exit status: 0 when violations, lost and duplicated are all 0, no node went down on its own and
+every check completed; 1 when any of them is non-zero or a node went down on its own; 2 on bad
+usage; 3 when the run could not complete or a check was inconclusive (setup failed, the load
+failed, check=timeout).
 
 Environment:
   RAFTKV_DIR        the run directory (default: a new directory under ${TMPDIR:-/tmp}); if
@@ -289,16 +292,35 @@ read_states() {
   done < <(timeout "$cluster_cmd_timeout_s" "$cluster" status 2>>"$log_file" || true)
 }
 
-# Undoes every fault: resumes paused nodes, starts stopped ones, heals the network.
-undo_all() {
+# The nodes found down while no fault held them down (a crash, or a restart that failed), each
+# with the time it was found: reported at the end, and they fail the run.
+down_nodes=()
+
+# Called while no fault holds a node down or paused: a node that is stopped exited on its own
+# (or did not come back): it is logged, recorded in down_nodes and started again; a paused one
+# is resumed.
+check_nodes() {
   local i
   read_states
   for ((i = 1; i <= nodes; i++)); do
     case ${states[i]:-unknown} in
-      paused) cl resume "$i" || true ;;
-      stopped) cl restart "$i" || true ;;
+      stopped)
+        log "warning: node $i is down though no fault holds it down (crashed? see $run/node$i/server.log); starting it"
+        down_nodes+=("$i@$(now)")
+        cl restart "$i" || true
+        ;;
+      paused)
+        log "warning: node $i is still paused; resuming it"
+        cl resume "$i" || true
+        ;;
     esac
   done
+}
+
+# Undoes every fault: resumes paused nodes, starts stopped ones, heals the network.
+undo_all() {
+  local i
+  check_nodes
   cl heal || true
   read_states
   for ((i = 1; i <= nodes; i++)); do
@@ -376,7 +398,7 @@ wait_leader "$leader_timeout_s" || fail "no leader within ${leader_timeout_s}s o
 endpoints=""
 for ((i = 1; i <= nodes; i++)); do endpoints+="${endpoints:+,}127.0.0.1:$((base + i))"; done
 "$load" --nodes "$endpoints" --clients "$clients" --duration "$duration" --seed "$seed" \
-  --keys "$keys" --drop-replies "$drop_replies" --history "$run/history.jsonl" \
+  --keys "$keys" --drop-replies "$drop_replies" --final-timeout 30 --history "$run/history.jsonl" \
   >"$run/load.out" 2>"$run/load.log" &
 load_pid=$!
 log "load started (pid $load_pid)"
@@ -410,6 +432,7 @@ while [ "$SECONDS" -lt "$end" ] && load_running; do
     log_fault "undo=$fault nodes=$victim_list"
     undo_fault "$fault"
   fi
+  check_nodes
 done
 log_fault "end of faults; undoing any that is left"
 undo_all
@@ -502,7 +525,8 @@ if [ ${#errors[@]} -gt 0 ]; then
 fi
 
 finished=1
-if [ "$violations" -gt 0 ] || [ "$lost" -gt 0 ] || [ "$duplicated" -gt 0 ]; then
+if [ "$violations" -gt 0 ] || [ "$lost" -gt 0 ] || [ "$duplicated" -gt 0 ] ||
+  [ ${#down_nodes[@]} -gt 0 ]; then
   status=1
 elif [ "$violations" -lt 0 ] || [ "$lost" -lt 0 ] || [ "$duplicated" -lt 0 ] ||
   [ "$incomplete" = 1 ] || [ ${#timeouts[@]} -gt 0 ]; then
@@ -523,6 +547,7 @@ fi
   echo "${timeouts[*]}"
 )"
 [ "$incomplete" = 0 ] || echo "check=incomplete (see $log_file)"
+[ ${#down_nodes[@]} -eq 0 ] || echo "nodes down without a fault (node@time): ${down_nodes[*]}"
 echo "run directory: $run"
 line="nemesis: ops=$ops ok=$ok unknown=$unknown violations=$violations lost=$lost duplicated=$duplicated"
 echo "$line" >>"$log_file"
