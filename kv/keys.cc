@@ -105,6 +105,32 @@ std::string SessionKey(uint64_t session) {
   return key;
 }
 
+std::string SessionResultKey(uint64_t session, uint64_t seq) {
+  std::string key(1, kSessionResultPrefix);
+  common::PutBigEndian64(&key, session);
+  common::PutBigEndian64(&key, seq);
+  return key;
+}
+
+std::string SessionExpiryKey(uint64_t expires_ms, uint64_t session) {
+  std::string key(1, kSessionExpiryPrefix);
+  common::PutBigEndian64(&key, expires_ms);
+  common::PutBigEndian64(&key, session);
+  return key;
+}
+
+bool ParseSessionKey(std::string_view key, uint64_t* session) {
+  if (key.size() != 9 || key[0] != kSessionPrefix) return false;
+  key.remove_prefix(1);
+  return common::GetBigEndian64(&key, session);
+}
+
+bool ParseSessionExpiryKey(std::string_view key, uint64_t* expires_ms, uint64_t* session) {
+  if (key.size() != 17 || key[0] != kSessionExpiryPrefix) return false;
+  key.remove_prefix(1);
+  return common::GetBigEndian64(&key, expires_ms) && common::GetBigEndian64(&key, session);
+}
+
 std::string UserKey(std::string_view key) {
   std::string out(1, kUserPrefix);
   out += key;

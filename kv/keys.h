@@ -19,8 +19,16 @@
 //   <dir>/state-<generation>/   the state machine's database (StateMachine):
 //     "a"                    applied: crc32c | index(fixed64) | term(fixed64). Changes in the
 //                            same batch as the data it covers.
-//     "c" <session:BE64>     a client session: crc32c | last seq(fixed64) | last index
-//                            (fixed64) | the results of its last request (EncodeResults).
+//     "t"                    cluster time: crc32c | milliseconds since the epoch (fixed64),
+//                            the largest time_ms of the commands applied (kv/sessions.h).
+//     "c" <session:BE64>     an exactly-once session: crc32c | timeout ms(fixed64) | last
+//                            used, cluster time ms(fixed64) | acked(fixed64).
+//     "r" <session:BE64> <seq:BE64>
+//                            the results of request `seq` of the session: crc32c |
+//                            EncodeResults. Kept from acked to acked + window.
+//     "x" <expires:BE64> <session:BE64>
+//                            the session's expiry (last used + timeout) in cluster time:
+//                            crc32c only. Sorted by time, so expiring walks from the front.
 //     "u" <user key>         a user value, as the client wrote it.
 //
 // A snapshot is the state database read through a LevelDB snapshot, shipped as chunks:
@@ -75,12 +83,20 @@ std::string EncodeSnapshotMeta(const raft::SnapshotMeta& meta);
 bool DecodeSnapshotMeta(std::string_view value, raft::SnapshotMeta* meta);
 
 inline constexpr std::string_view kApplied = "a";
+inline constexpr std::string_view kClusterTime = "t";
 inline constexpr char kSessionPrefix = 'c';
+inline constexpr char kSessionResultPrefix = 'r';
+inline constexpr char kSessionExpiryPrefix = 'x';
 inline constexpr char kUserPrefix = 'u';
 
 std::string EncodeApplied(raft::Index index, raft::Term term);
 bool DecodeApplied(std::string_view value, raft::Index* index, raft::Term* term);
 std::string SessionKey(uint64_t session);
+std::string SessionResultKey(uint64_t session, uint64_t seq);
+std::string SessionExpiryKey(uint64_t expires_ms, uint64_t session);
+// Parses a session key / an expiry key; false if `key` is not one.
+bool ParseSessionKey(std::string_view key, uint64_t* session);
+bool ParseSessionExpiryKey(std::string_view key, uint64_t* expires_ms, uint64_t* session);
 std::string UserKey(std::string_view key);
 
 // Seals a value with a CRC-32C of `key` + the value; Unseal checks and strips it.

@@ -21,6 +21,7 @@
 #include "kv/durable_env.h"
 #include "kv/keys.h"
 #include "kv/leveldb_status.h"
+#include "kv/sessions.h"
 #include "kv/torn_tail.h"
 
 namespace kv {
@@ -105,7 +106,10 @@ bool DecodeResults(std::string_view in, std::vector<OpResult>* results) {
 // ---- Opening and generations ----
 
 StateMachine::StateMachine(std::string dir, leveldb::Env* env)
-    : dir_(std::move(dir)), base_env_(env), env_(std::make_shared<DurableEnv>(env)) {}
+    : dir_(std::move(dir)),
+      base_env_(env),
+      env_(std::make_shared<DurableEnv>(env)),
+      sessions_(std::make_unique<SessionTable>()) {}
 
 namespace {
 
@@ -119,6 +123,9 @@ leveldb::Status WriteSealed(leveldb::DB* db, bool sync, leveldb::WriteBatch* bat
 
 }  // namespace
 StateMachine::~StateMachine() = default;
+
+uint64_t StateMachine::session_count() const { return sessions_->count(); }
+uint64_t StateMachine::cluster_time_ms() const { return sessions_->cluster_time_ms(); }
 
 std::string StateMachine::GenerationPath(uint64_t generation) const {
   return dir_ + "/state-" + std::to_string(generation);
@@ -197,7 +204,7 @@ common::Status StateMachine::OpenGeneration(uint64_t generation) {
   applied_index_ = index;
   applied_term_ = term;
   key_count_ = count;
-  return common::Status::OK();
+  return sessions_->Load(db_.get());
 }
 
 common::Status StateMachine::SwitchTo(uint64_t generation) {
@@ -241,30 +248,27 @@ common::Status StateMachine::Apply(const raft::Entry& e, ApplyResult* result) {
   if (e.type == raft::EntryType::kNormal && !decoded.ok()) {
     result->results.push_back(Error("ERR undecodable command: " + decoded.message()));
   } else if (e.type == raft::EntryType::kNormal) {
-    std::string session_key = keys::SessionKey(cmd.session);
-    bool duplicate = false;
-    if (cmd.session != 0) {
-      std::string value;
-      leveldb::Status s = db_->Get(leveldb::ReadOptions(), session_key, &value);
-      if (!s.ok() && !s.IsNotFound()) return FromLevelDB(s, "read session");
-      std::string_view v = value;
-      uint64_t last_seq = 0, last_index = 0;
-      if (s.ok()) {
-        if (!keys::Unseal(session_key, &v) || !common::GetFixed64(&v, &last_seq) ||
-            !common::GetFixed64(&v, &last_index)) {
-          return common::Status::Corruption("session " + std::to_string(cmd.session) +
-                                            " fails its checksum");
-        }
-        if (cmd.seq <= last_seq) {
-          duplicate = true;
-          result->duplicate = true;
-          if (cmd.seq < last_seq || !DecodeResults(v, &result->results)) {
-            result->results.assign(
-                1, Error("ERR request " + std::to_string(cmd.seq) + " was already applied"));
-          }
-        }
-      }
+    common::Status table = sessions_->Advance(db_.get(), cmd.time_ms, &batch);
+    if (!table.ok()) return table;
+    const SessionTable::Request request{cmd.session, cmd.seq, cmd.acked, cmd.create_session};
+    SessionTable::Verdict verdict = SessionTable::Verdict::kApply;
+    const protocol::Op& first = cmd.ops[0];
+    if (first.code == protocol::OpCode::kSessionOpen) {
+      result->results.push_back(
+          sessions_->Open(e.index, static_cast<uint64_t>(first.incr), &batch));
+      verdict = SessionTable::Verdict::kRefused;  // nothing more to apply
+    } else if (first.code == protocol::OpCode::kSessionClose) {
+      result->results.emplace_back();
+      table = sessions_->Close(db_.get(), static_cast<uint64_t>(first.incr), &batch,
+                               &result->results.back());
+      if (!table.ok()) return table;
+      verdict = SessionTable::Verdict::kRefused;
+    } else if (cmd.session != 0) {
+      table = sessions_->Begin(db_.get(), request, &batch, &verdict, &result->results);
+      if (!table.ok()) return table;
+      result->duplicate = verdict == SessionTable::Verdict::kDuplicate;
     }
+    const bool duplicate = verdict != SessionTable::Verdict::kApply;
     if (!duplicate) {
       // Later ops of a MULTI see the writes of earlier ones.
       std::map<std::string, std::optional<std::string>> pending;
@@ -385,6 +389,10 @@ common::Status StateMachine::Apply(const raft::Entry& e, ApplyResult* result) {
             flushed = true;
             result->results.push_back(Ok());
             break;
+          case protocol::OpCode::kSessionOpen:
+          case protocol::OpCode::kSessionClose:
+            CHECK(false) << "session op inside a command (refused by DecodeCommand)";
+            break;
         }
       }
       if (flushed) {
@@ -408,13 +416,7 @@ common::Status StateMachine::Apply(const raft::Entry& e, ApplyResult* result) {
         if (value && !before) new_key_count++;
         if (!value && before) new_key_count--;
       }
-      if (cmd.session != 0) {
-        std::string body;
-        common::PutFixed64(&body, cmd.seq);
-        common::PutFixed64(&body, e.index);
-        body += EncodeResults(result->results);
-        batch.Put(session_key, keys::Seal(session_key, body));
-      }
+      if (cmd.session != 0) sessions_->Finish(request, result->results, &batch);
     }
   }
   batch.Put(std::string(keys::kApplied), keys::EncodeApplied(e.index, e.term));

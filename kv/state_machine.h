@@ -41,6 +41,8 @@ class Iterator;
 
 namespace kv {
 
+class SessionTable;
+
 // The result of one operation, which the server turns into a reply.
 struct OpResult {
   enum class Kind : uint8_t { kOk, kNil, kInt, kBulk, kError };
@@ -76,6 +78,9 @@ class StateMachine {
   raft::Term applied_term() const { return applied_term_; }
   // How many user keys the state holds (DBSIZE), kept up to date by Apply.
   uint64_t key_count() const { return key_count_; }
+  // How many exactly-once sessions are open (kv/sessions.h), and the cluster time.
+  uint64_t session_count() const;
+  uint64_t cluster_time_ms() const;
   // The value of user key `key`; NotFound if absent.
   common::Status Get(std::string_view key, std::string* value);
   // Every user key and value, in key order (for tests and small tools).
@@ -137,6 +142,7 @@ class StateMachine {
   raft::Index applied_index_ = 0;
   raft::Term applied_term_ = 0;
   uint64_t key_count_ = 0;
+  std::unique_ptr<SessionTable> sessions_;
   common::Status failed_;  // first write failure: every later write returns it
 };
 

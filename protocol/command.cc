@@ -56,6 +56,9 @@ bool OpArgumentsFit(const Op& op) {
       return !op.keys.empty() && op.keys.size() == op.values.size();
     case OpCode::kFlushAll:
       return op.keys.empty() && op.values.empty();
+    case OpCode::kSessionOpen:
+    case OpCode::kSessionClose:
+      return op.keys.empty() && op.values.empty() && op.incr > 0;
   }
   return false;
 }
@@ -71,7 +74,8 @@ std::string EncodeCommand(const Command& cmd) {
                                 op.get, op.incr));
   }
   auto vec = b.CreateVector(ops);
-  b.Finish(fbs::CreateCommand(b, kCommandVersion, cmd.session, cmd.seq, vec));
+  b.Finish(fbs::CreateCommand(b, kCommandVersion, cmd.session, cmd.seq, vec, cmd.acked, cmd.time_ms,
+                              cmd.create_session));
   return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
 }
 
@@ -100,6 +104,9 @@ common::Status DecodeCommand(std::string_view bytes, Command* out) {
   }
   out->session = c->session();
   out->seq = c->seq();
+  out->acked = c->acked();
+  out->time_ms = c->time_ms();
+  out->create_session = c->create_session();
   out->ops.clear();
   if (c->ops() == nullptr || c->ops()->size() == 0) {
     return common::Status::InvalidArgument("command has no operation");
@@ -128,6 +135,16 @@ common::Status DecodeCommand(std::string_view bytes, Command* out) {
     if (!OpArgumentsFit(op))
       return common::Status::InvalidArgument("operation arguments do not fit");
     out->ops.push_back(std::move(op));
+  }
+  const bool session_op =
+      out->ops[0].code == OpCode::kSessionOpen || out->ops[0].code == OpCode::kSessionClose;
+  if (session_op && (out->ops.size() != 1 || out->session != 0)) {
+    return common::Status::InvalidArgument("a session operation must be a command of its own");
+  }
+  for (size_t i = 1; i < out->ops.size(); i++) {
+    if (out->ops[i].code == OpCode::kSessionOpen || out->ops[i].code == OpCode::kSessionClose) {
+      return common::Status::InvalidArgument("a session operation must be a command of its own");
+    }
   }
   return common::Status::OK();
 }

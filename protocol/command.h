@@ -22,7 +22,9 @@ enum class OpCode : uint8_t {
   kMSet,
   kGetDel,
   kFlushAll,
-  kGet
+  kGet,
+  kSessionOpen,   // no keys or values; incr = the session's timeout in milliseconds (> 0)
+  kSessionClose,  // no keys or values; incr = the session id (> 0)
 };
 
 struct Op {
@@ -37,9 +39,18 @@ struct Op {
   bool operator==(const Op&) const = default;
 };
 
+// A command's exactly-once fields (kv/state_machine.h has the rules): request `seq` of
+// `session`, whose client holds the replies of every request numbered below `acked`.
 struct Command {
   uint64_t session = 0;  // 0: no duplicate detection
   uint64_t seq = 0;
+  uint64_t acked = 0;
+  // Cluster time: the proposing leader's clock in milliseconds since the epoch. Applying takes
+  // the largest time seen so far, so cluster time never goes back; sessions expire by it.
+  uint64_t time_ms = 0;
+  // A node's own forwarding session is created by its first request; a client's session must
+  // have been opened (RAFT.SESSION OPEN), so that a retry after expiry cannot apply twice.
+  bool create_session = false;
   std::vector<Op> ops;
 
   bool operator==(const Command&) const = default;

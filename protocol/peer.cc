@@ -93,7 +93,8 @@ std::pair<fbs::Payload, flatbuffers::Offset<void>> BuildPayload(flatbuffers::Fla
     auto commands = Bytes(b, q->commands);
     return {
         fbs::Payload_ForwardRequest,
-        fbs::CreateForwardRequest(b, q->from, q->to, q->id, q->session, q->seq, commands).Union()};
+        fbs::CreateForwardRequest(b, q->from, q->to, q->id, q->session, q->seq, commands, q->acked)
+            .Union()};
   }
   const auto& r = std::get<ForwardReply>(frame);
   auto reply = Bytes(b, r.reply);
@@ -247,6 +248,7 @@ bool DecodeBody(const uint8_t* buf, size_t size, size_t max_entries, PeerFrame* 
       request.id = q->id();
       request.session = q->session();
       request.seq = q->seq();
+      request.acked = q->acked();
       request.commands = ToString(q->commands());
       *out = std::move(request);
       return true;

@@ -145,13 +145,16 @@ struct SnapshotAck {
 
 // A client request relayed by follower `from` to leader `to` (follower-mode forward):
 // `commands` holds RESP arrays, one command or the queue of a MULTI for EXEC. Writes carry the
-// follower's exactly-once session and a sequence number; reads carry session 0.
+// follower's exactly-once session, a sequence number and the number below which the follower
+// has every reply (the leader creates the session at its first request); reads, and writes
+// that carry a client's own session (RAFT.REQUEST), carry session 0.
 struct ForwardRequest {
   uint64_t from = 0;
   uint64_t to = 0;
   uint64_t id = 0;
   uint64_t session = 0;
   uint64_t seq = 0;
+  uint64_t acked = 0;
   std::string commands;
 
   bool operator==(const ForwardRequest&) const = default;

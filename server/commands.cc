@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "common/strings.h"
+#include "kv/sessions.h"
 #include "protocol/resp_writer.h"
 
 namespace server {
@@ -204,6 +205,15 @@ constexpr Subcommand kClusterSubcommands[] = {
     {"help", 2, "HELP\n    Prints this help."},
 };
 
+constexpr Subcommand kRaftSessionSubcommands[] = {
+    {"open", -2,
+     "OPEN [<timeout-seconds>]\n"
+     "    Open an exactly-once session; return its id. It expires after <timeout-seconds>\n"
+     "    (default 3600, at most 604800) of cluster time without a request."},
+    {"close", 3, "CLOSE <id>\n    Close session <id>."},
+    {"help", 2, "HELP\n    Prints this help."},
+};
+
 constexpr Subcommand kRaftFaultSubcommands[] = {
     {"block", -3,
      "BLOCK <id> [<id> ...]\n"
@@ -259,6 +269,8 @@ constexpr CommandSpec kCommands[] = {
     {"expireat", -3, true, {}},
     {"pexpireat", -3, true, {}},
     {"raft.transfer-leader", 2, true, {}},
+    {"raft.session", -2, true, kRaftSessionSubcommands},
+    {"raft.request", -5, true, {}},
     // Transactions.
     {"multi", 1, false, {}},
     {"exec", 1, false, {}},
@@ -475,6 +487,11 @@ bool IsDataCommand(std::string_view lower_name) {
   return c != nullptr && c->data;
 }
 
+bool AllowedInMulti(std::string_view lower_name) {
+  return lower_name != "raft.request" && lower_name != "raft.session" &&
+         lower_name != "raft.transfer-leader";
+}
+
 Plan PlanCommand(const std::vector<std::string>& args) {
   if (std::string error = CheckCommand(args); !error.empty()) return Fail(error);
   const std::string name = common::AsciiLower(args[0]);
@@ -612,6 +629,53 @@ Plan PlanCommand(const std::vector<std::string>& args) {
       if (mode != "sync" && mode != "async") return Fail("ERR syntax error");
     }
     return Write(MakeOp(OpCode::kFlushAll, {}), FormatFirst);
+  }
+  if (name == "raft.session") {
+    const std::string sub = common::AsciiLower(args[1]);
+    int64_t n = 0;
+    if (sub == "open") {
+      if (argc > 3) return Fail("ERR syntax error");
+      n = static_cast<int64_t>(kv::kDefaultSessionTimeoutMs / 1000);
+      if (argc == 3 && (!common::ParseInt64(args[2], &n) || n <= 0 ||
+                        n > static_cast<int64_t>(kv::kMaxSessionTimeoutMs / 1000))) {
+        return Fail("ERR invalid session timeout '" + args[2] + "': seconds from 1 to " +
+                    std::to_string(kv::kMaxSessionTimeoutMs / 1000));
+      }
+      Op op = MakeOp(OpCode::kSessionOpen, {});
+      op.incr = n * 1000;
+      return Write(std::move(op), FormatFirst);
+    }
+    if (!common::ParseInt64(args[2], &n) || n <= 0) {  // close
+      return Fail("ERR invalid session id '" + args[2] + "'");
+    }
+    Op op = MakeOp(OpCode::kSessionClose, {});
+    op.incr = n;
+    return Write(std::move(op), FormatFirst);
+  }
+  if (name == "raft.request") {
+    // RAFT.REQUEST <session> <seq> <acked> <command> [arg ...]
+    int64_t session = 0, seq = 0, acked = 0;
+    if (!common::ParseInt64(args[1], &session) || session <= 0) {
+      return Fail("ERR invalid session id '" + args[1] + "'");
+    }
+    if (!common::ParseInt64(args[2], &seq) || seq <= 0) {
+      return Fail("ERR invalid request number '" + args[2] + "'");
+    }
+    if (!common::ParseInt64(args[3], &acked) || acked < 0) {
+      return Fail("ERR invalid acknowledgement '" + args[3] + "'");
+    }
+    std::vector<std::string> inner(args.begin() + 4, args.end());
+    const std::string inner_name = common::AsciiLower(inner[0]);
+    if (std::string error = CheckCommand(inner); !error.empty()) return Fail(error);
+    if (!IsDataCommand(inner_name) || !AllowedInMulti(inner_name)) {
+      return Fail("ERR RAFT.REQUEST cannot run '" + std::string(AsCString(inner[0])) + "'");
+    }
+    Plan p = PlanCommand(inner);
+    if (p.kind == Plan::Kind::kWrite) {
+      p.session = {static_cast<uint64_t>(session), static_cast<uint64_t>(seq),
+                   static_cast<uint64_t>(acked), false};
+    }
+    return p;
   }
   if (name == "raft.transfer-leader") {
     int64_t id = 0;

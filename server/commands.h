@@ -54,6 +54,14 @@ class ScanCursors {
   size_t head_ = 0;
 };
 
+// A write's exactly-once fields (RAFT.REQUEST, or a node's own forwarding session); id 0: none.
+struct SessionRef {
+  uint64_t id = 0;
+  uint64_t seq = 0;
+  uint64_t acked = 0;
+  bool create = false;  // a node's forwarding session, created by its first request
+};
+
 struct Plan {
   enum class Kind {
     kError,     // reply `error` at once; nothing is read or proposed
@@ -73,6 +81,8 @@ struct Plan {
   uint64_t transfer_target = 0;
   // The hash slot of the first key (-MOVED); 0 for commands without keys.
   uint16_t slot = 0;
+  // kWrite from RAFT.REQUEST: the client's session, request number and acknowledgement.
+  SessionRef session;
 };
 
 // The command table: every command raftkv knows, with Redis's arity (n: exactly n arguments,
@@ -95,8 +105,13 @@ std::string HelpReply(std::string_view command);
 // (connection commands, INFO, CLUSTER, ...) are answered by whichever node the client is on.
 bool IsDataCommand(std::string_view lower_name);
 
+// Whether the data command `lower_name` may be queued by MULTI (RAFT.REQUEST, RAFT.SESSION and
+// RAFT.TRANSFER-LEADER may not).
+bool AllowedInMulti(std::string_view lower_name);
+
 // Plans the data command `args` (args[0] in any case): CheckCommand's errors first, then the
-// command's own. REQUIRES: IsDataCommand(lower args[0]).
+// command's own. RAFT.REQUEST plans the command it wraps, with the session in Plan::session
+// when that command writes. REQUIRES: IsDataCommand(lower args[0]).
 Plan PlanCommand(const std::vector<std::string>& args);
 
 }  // namespace server

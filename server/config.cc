@@ -241,6 +241,9 @@ constexpr EnumName<FollowerMode> kFollowerModes[] = {{FollowerMode::kForward, "f
                                                      {FollowerMode::kMoved, "moved"}};
 constexpr EnumName<DebugCommand> kDebugCommands[] = {
     {DebugCommand::kNo, "no"}, {DebugCommand::kYes, "yes"}, {DebugCommand::kLocal, "local"}};
+constexpr EnumName<DebugUnsafe> kDebugUnsafeModes[] = {{DebugUnsafe::kNone, "none"},
+                                                       {DebugUnsafe::kStaleReads, "stale-reads"},
+                                                       {DebugUnsafe::kNoDedup, "no-dedup"}};
 
 template <typename E, size_t N>
 std::string ParseEnum(std::string_view key, std::string_view text, const EnumName<E> (&names)[N],
@@ -542,6 +545,19 @@ const KeySpec kKeys[] = {
        return ParseNumber("snapshot-entries", a[0], 0, std::numeric_limits<uint64_t>::max(),
                           &p->config.snapshot_entries);
      }},
+    {"snapshot-keep-entries", "<n>", "1000",
+     "how many applied entries a compaction leaves in the log for followers a little behind", false,
+     [](const Args& a, Pending* p) {
+       return ParseNumber("snapshot-keep-entries", a[0], 0, std::numeric_limits<uint64_t>::max(),
+                          &p->config.snapshot_keep_entries);
+     }},
+    {"debug-unsafe", "<none|stale-reads|no-dedup>", "none",
+     "break the node on purpose, for fault tests only: followers serve reads from their own "
+     "state, or writes lose their exactly-once session; needs enable-debug-command",
+     false,
+     [](const Args& a, Pending* p) {
+       return ParseEnum("debug-unsafe", a[0], kDebugUnsafeModes, &p->config.debug_unsafe);
+     }},
     {"request-timeout-ms", "<100..3600000>", "5000",
      "answer -TIMEOUT to a request whose outcome is still unknown after this long", false,
      [](const Args& a, Pending* p) {
@@ -751,6 +767,11 @@ common::Status Resolve(const GetEnvFn& getenv, Pending* p) {
                            ") must be at least 3 * heartbeat-ms (3 * " +
                            std::to_string(c.heartbeat_ms) + ")");
   }
+  if (c.debug_unsafe != DebugUnsafe::kNone && c.enable_debug_command == DebugCommand::kNo) {
+    return Invalid(*origin_of("debug-unsafe"), "debug-unsafe " +
+                                                   std::string(DebugUnsafeName(c.debug_unsafe)) +
+                                                   " needs enable-debug-command yes or local");
+  }
   return common::Status::OK();
 }
 
@@ -831,6 +852,8 @@ std::vector<std::pair<std::string, std::string>> ConfigEntries(const Config& c) 
       {"election-timeout-ms", std::to_string(c.election_timeout_ms)},
       {"heartbeat-ms", std::to_string(c.heartbeat_ms)},
       {"snapshot-entries", std::to_string(c.snapshot_entries)},
+      {"snapshot-keep-entries", std::to_string(c.snapshot_keep_entries)},
+      {"debug-unsafe", std::string(DebugUnsafeName(c.debug_unsafe))},
       {"request-timeout-ms", std::to_string(c.request_timeout_ms)},
       {"max-entry-bytes", std::to_string(c.max_entry_bytes)},
       {"min-free-disk-mb", std::to_string(c.min_free_disk_mb)},
@@ -850,5 +873,6 @@ std::string RenderConfig(const Config& config) {
 std::string_view LogLevelName(LogLevel level) { return EnumToName(level, kLogLevels); }
 std::string_view FollowerModeName(FollowerMode mode) { return EnumToName(mode, kFollowerModes); }
 std::string_view DebugCommandName(DebugCommand mode) { return EnumToName(mode, kDebugCommands); }
+std::string_view DebugUnsafeName(DebugUnsafe mode) { return EnumToName(mode, kDebugUnsafeModes); }
 
 }  // namespace server

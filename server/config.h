@@ -61,6 +61,13 @@ enum class DebugCommand {
   kLocal,  // allowed for clients connected over loopback only
 };
 
+// debug-unsafe: a deliberately broken node, to prove that the fault tests catch real bugs.
+enum class DebugUnsafe {
+  kNone,        // correct behaviour
+  kStaleReads,  // a follower answers GET-like reads from its own state, without the leader
+  kNoDedup,     // the leader proposes writes without their exactly-once session
+};
+
 // One member of the cluster: `id=host:client-port:peer-port` in the `cluster` key.
 struct ClusterMember {
   uint64_t id = 0;           // the Raft node id, > 0, unique in the cluster
@@ -130,6 +137,14 @@ struct Config {
   // applied since the last one; 0: never automatically (RAFT.COMPACT still works).
   uint64_t snapshot_entries = 10000;
 
+  // snapshot-keep-entries: how many applied entries a compaction keeps in the log, so that a
+  // follower that is a little behind catches up from the log rather than by snapshot.
+  uint64_t snapshot_keep_entries = 1000;
+
+  // debug-unsafe: none, or a way to break the node on purpose (tests only; needs
+  // enable-debug-command yes or local).
+  DebugUnsafe debug_unsafe = DebugUnsafe::kNone;
+
   // request-timeout-ms: a request whose outcome is still unknown after this long (a write
   // proposed but not applied, a read whose read point is not confirmed) is answered -TIMEOUT.
   uint32_t request_timeout_ms = 5000;
@@ -198,6 +213,7 @@ std::string RenderConfig(const Config& config);
 std::string_view LogLevelName(LogLevel level);
 std::string_view FollowerModeName(FollowerMode mode);
 std::string_view DebugCommandName(DebugCommand mode);
+std::string_view DebugUnsafeName(DebugUnsafe mode);
 
 // Whether `config` still uses the public development secret (the server warns at startup).
 inline bool IsDevelopmentSecret(const Config& config) {

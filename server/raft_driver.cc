@@ -65,6 +65,7 @@ common::Status RaftDriver::Start() {
   config_.applied = applied;
   applied_ = applied;
   key_count_ = storage_->state()->key_count();
+  session_count_ = storage_->state()->session_count();
   node_ = std::make_unique<raft::Node>(config_, state);
   snapshot_applied_ = compact_target_ = state.snapshot.index;
   storage_thread_ = std::make_unique<StorageThread>(
@@ -282,6 +283,7 @@ void RaftDriver::Apply(const std::vector<raft::Entry>& entries) {
     }
     applied_ = e.index;
     key_count_ = storage_->state()->key_count();
+    session_count_ = storage_->state()->session_count();
     auto it = proposals_.find(e.index);
     if (it == proposals_.end()) continue;
     if (it->second.term == e.term) {
@@ -397,6 +399,7 @@ void RaftDriver::AfterInstall(const raft::SnapshotMeta& meta) {
   installing_ = false;
   applied_ = storage_->state()->applied_index();
   key_count_ = storage_->state()->key_count();
+  session_count_ = storage_->state()->session_count();
   snapshots_installed_++;
   snapshot_applied_ = std::max(snapshot_applied_, meta.index);
   Log(LogLevel::kNotice, "installed snapshot " + std::to_string(meta.index) + " (term " +

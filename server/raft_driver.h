@@ -147,10 +147,11 @@ class RaftDriver {
   common::Status CompactNow(raft::Index* snapshot_index);
 
   raft::Node& node() { return *node_; }
-  // The state machine's applied index and key count as of its last apply or snapshot install,
-  // for INFO: the state machine itself may be replaced on the storage thread meanwhile.
+  // The state machine's applied index, key and session counts as of its last apply or snapshot
+  // install, for INFO: the state machine itself may be replaced on the storage thread meanwhile.
   raft::Index applied_index() const { return applied_; }
   uint64_t key_count() const { return key_count_; }
+  uint64_t session_count() const { return session_count_; }
   // A write failed: the node acknowledges nothing more and must exit (fail-stop).
   bool failed() const { return !failure_.ok(); }
   const common::Status& failure() const { return failure_; }
@@ -217,6 +218,7 @@ class RaftDriver {
   bool installing_ = false;
   raft::Index applied_ = 0;
   uint64_t key_count_ = 0;
+  uint64_t session_count_ = 0;
   uint64_t snapshots_installed_ = 0;
   // The applied index when the last automatic compaction was decided (or a snapshot
   // installed); the next comes snapshot_entries later.

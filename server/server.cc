@@ -13,6 +13,7 @@
 
 #include "common/check.h"
 #include "common/strings.h"
+#include "kv/sessions.h"
 #include "protocol/command.h"
 #include "protocol/resp_parser.h"
 #include "protocol/resp_writer.h"
@@ -182,6 +183,7 @@ common::Status Server::Start() {
   });
   RaftDriver::Options dopts;
   dopts.snapshot_entries = config_.snapshot_entries;
+  dopts.compact_keep_tail = config_.snapshot_keep_entries;
   dopts.background = std::make_unique<UvBackgroundWork>(loop_);
   dopts.log = [](LogLevel level, std::string_view line) {
     spdlog::log(SpdlogLevel(level), "raft: {}", line);
@@ -312,18 +314,7 @@ void Server::CheckDisk() {
 void Server::OnTick() {
   ticks_++;
   driver_->Tick();
-  // Forwarded requests the leader never answered (lost with a connection, or a leader that
-  // stopped answering): the outcome is unknown.
-  for (auto it = forwards_.begin(); it != forwards_.end();) {
-    if (it->second.deadline > ticks_) {
-      ++it;
-      continue;
-    }
-    Sink sink = std::move(it->second.sink);
-    it = forwards_.erase(it);
-    timeouts_++;
-    sink(ErrorReply(kTimeout));
-  }
+  RetryForwards();
   CheckTransfers();
   if (ticks_ % std::max<uint64_t>(1, 1000 / config_.heartbeat_ms) == 0) CheckDisk();
   if (shutting_down_ &&
@@ -389,24 +380,38 @@ void Server::Begin(std::weak_ptr<Client> weak, Connection* conn, DeferredReply r
     }
   };
   const uint16_t slot = plans[0].slot;
+  // A write forwarded without a session of its own goes in this node's forwarding session.
+  const bool node_session = write && (transaction || plans[0].session.id == 0);
   raft::Node& n = driver_->node();
   if (n.role() == raft::Role::kLeader) {
     // Leadership lost before anything was proposed: try the new leader, or redirect.
-    auto not_leader = [this, sink, slot, write, transaction, commands = std::move(commands)]() {
+    auto not_leader = [this, sink, slot, node_session, transaction,
+                       commands = std::move(commands)]() {
       if (config_.follower_mode == FollowerMode::kForward) {
-        ForwardToLeader(sink, EncodeCommands(commands, transaction), write, 1);
+        ForwardToLeader(sink, EncodeCommands(commands, transaction), node_session);
       } else {
         sink(RedirectReply(slot));
       }
     };
-    RunOnLeader(std::move(plans), transaction, 0, 0, std::move(sink), std::move(not_leader));
+    RunOnLeader(std::move(plans), transaction, SessionRef(), std::move(sink),
+                std::move(not_leader));
     return;
   }
+  if (config_.debug_unsafe == DebugUnsafe::kStaleReads && !transaction &&
+      plans[0].kind == Plan::Kind::kRead) {
+    // Deliberately wrong (debug-unsafe): the follower's own state, which may be stale.
+    std::vector<kv::OpResult> results;
+    std::string out;
+    if (EvaluateReads(storage_->state(), plans[0].ops, &results, &out)) {
+      plans[0].format(results, &out);
+    }
+    return sink(std::move(out));
+  }
   if (config_.follower_mode == FollowerMode::kMoved) return sink(RedirectReply(slot));
-  ForwardToLeader(std::move(sink), EncodeCommands(commands, transaction), write, 0);
+  ForwardToLeader(std::move(sink), EncodeCommands(commands, transaction), node_session);
 }
 
-void Server::RunOnLeader(std::vector<Plan> plans, bool transaction, uint64_t session, uint64_t seq,
+void Server::RunOnLeader(std::vector<Plan> plans, bool transaction, SessionRef node_session,
                          Sink sink, std::function<void()> not_leader) {
   if (driver_->node().role() != raft::Role::kLeader) return not_leader();
   kv::StateMachine* sm = storage_->state();
@@ -455,8 +460,21 @@ void Server::RunOnLeader(std::vector<Plan> plans, bool transaction, uint64_t ses
   // A write, or a MULTI queue: one log entry. The queue's reply is an array of each command's
   // reply, built from its share of the results.
   protocol::Command cmd;
-  cmd.session = session;
-  cmd.seq = seq;
+  SessionRef session = !transaction && plans[0].session.id != 0 ? plans[0].session : node_session;
+  const protocol::OpCode first =
+      plans[0].ops.empty() ? protocol::OpCode::kGet : plans[0].ops[0].code;
+  if (first == protocol::OpCode::kSessionOpen || first == protocol::OpCode::kSessionClose) {
+    session = SessionRef();  // opening or closing a session is not a request in one
+  }
+  if (config_.debug_unsafe == DebugUnsafe::kNoDedup) session = SessionRef();  // deliberately
+  cmd.session = session.id;
+  cmd.seq = session.seq;
+  cmd.acked = session.acked;
+  cmd.create_session = session.create;
+  // Cluster time (kv/sessions.h): this leader's clock; applying never lets it go back.
+  cmd.time_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
   std::vector<std::pair<size_t, std::function<void(std::span<const kv::OpResult>, std::string*)>>>
       parts;
   for (Plan& p : plans) {
@@ -517,59 +535,126 @@ void Server::RunOnLeader(std::vector<Plan> plans, bool transaction, uint64_t ses
       });
 }
 
-void Server::ForwardToLeader(Sink sink, std::string commands, bool write, int attempts) {
+void Server::ForwardToLeader(Sink sink, std::string commands, bool node_session) {
   raft::NodeId leader = driver_->node().leader();
   // No leader, or one this node cannot reach now: the request would not be delivered, so the
   // answer is definite.
   if (leader == raft::kNoNode || leader == config_.node_id || !transport_->connected(leader)) {
     return sink(ErrorReply(kNoLeader));
   }
+  Forward f;
+  f.sink = std::move(sink);
+  f.commands = std::move(commands);
+  f.deadline = ticks_ + request_timeout_ticks_ + 2 * election_ticks_;
+  if (node_session) {
+    // The session's window bounds the requests in flight (kv/sessions.h).
+    if (!forward_seqs_.empty() && forward_seq_ + 1 - *forward_seqs_.begin() >= kv::kSessionWindow) {
+      return f.sink(ErrorReply("TRYAGAIN too many forwarded writes in flight"));
+    }
+    f.seq = ++forward_seq_;
+    forward_seqs_.insert(f.seq);
+  }
+  const uint64_t id = ++next_forward_id_;
+  forwards_.emplace(id, std::move(f));
+  forwarded_requests_++;
+  SendForward(id, leader);
+  auto it = forwards_.find(id);
+  if (it != forwards_.end() && it->second.leader == 0) {
+    // The first attempt was not queued, so never delivered: a definite failure.
+    FinishForward(id, ErrorReply("TRYAGAIN the link to the leader is congested"));
+  }
+}
+
+void Server::SendForward(uint64_t id, raft::NodeId leader) {
+  auto it = forwards_.find(id);
+  if (it == forwards_.end()) return;
+  Forward& f = it->second;
   protocol::ForwardRequest q;
   q.from = config_.node_id;
   q.to = leader;
-  q.id = ++next_forward_id_;
-  if (write) {
+  q.id = id;
+  if (f.seq != 0) {
     q.session = forward_session_;
-    q.seq = ++forward_seq_;
+    q.seq = f.seq;
+    q.acked = *forward_seqs_.begin();  // every request below it has been answered
   }
-  q.commands = std::move(commands);
-  if (!transport_->SendFrame(leader, q)) {
-    // Not queued, so never delivered: a definite failure.
-    return sink(ErrorReply("TRYAGAIN the link to the leader is congested"));
+  q.commands = f.commands;
+  f.leader = leader;
+  if (leader == config_.node_id) {
+    // This node leads now: serve the request here, in the same session.
+    ServeForwarded(q, [this, id](bool not_leader, std::string out) {
+      auto at = forwards_.find(id);
+      if (at == forwards_.end() || at->second.leader != config_.node_id) return;
+      if (not_leader) {
+        at->second.leader = 0;  // try again on a later tick
+      } else {
+        FinishForward(id, std::move(out));
+      }
+    });
+    return;
   }
-  forwarded_requests_++;
-  forwards_.emplace(
-      q.id, Forward{std::move(sink), leader, ticks_ + request_timeout_ticks_ + 2 * election_ticks_,
-                    std::move(q.commands), write, attempts});
+  if (!transport_->SendFrame(leader, q)) f.leader = 0;
+}
+
+void Server::FinishForward(uint64_t id, std::string reply) {
+  auto it = forwards_.find(id);
+  if (it == forwards_.end()) return;
+  Sink sink = std::move(it->second.sink);
+  if (it->second.seq != 0) forward_seqs_.erase(it->second.seq);
+  forwards_.erase(it);
+  sink(std::move(reply));
+}
+
+void Server::RetryForwards() {
+  const raft::NodeId leader = driver_->node().leader();
+  const bool reachable =
+      leader != raft::kNoNode && (leader == config_.node_id || transport_->connected(leader));
+  std::vector<uint64_t> expired, resend;
+  for (const auto& [id, f] : forwards_) {
+    if (f.deadline <= ticks_) {
+      expired.push_back(id);
+    } else if (reachable && f.leader != leader) {
+      resend.push_back(id);
+    }
+  }
+  for (uint64_t id : expired) {
+    // The leader never answered (lost with a connection, or a leader that stopped
+    // answering): the outcome is unknown.
+    timeouts_++;
+    FinishForward(id, ErrorReply(kTimeout));
+  }
+  for (uint64_t id : resend) {
+    forward_retries_++;
+    SendForward(id, leader);
+  }
 }
 
 void Server::OnPeerState(uint64_t peer, bool connected) {
   if (connected) return;
-  // Requests sent over the lost connection may or may not have reached the leader.
-  for (auto it = forwards_.begin(); it != forwards_.end();) {
-    if (it->second.leader != peer) {
-      ++it;
-      continue;
-    }
-    Sink sink = std::move(it->second.sink);
-    it = forwards_.erase(it);
-    timeouts_++;
-    sink(ErrorReply(kTimeout));
+  // Requests sent over the lost connection may or may not have reached the leader: send them
+  // again (same session and number) once a leader is reachable.
+  for (auto& [id, f] : forwards_) {
+    if (f.leader == peer) f.leader = 0;
   }
 }
 
 void Server::OnForwardReply(protocol::ForwardReply r) {
   auto it = forwards_.find(r.id);
   if (it == forwards_.end() || it->second.leader != r.from) return;  // answered already
-  Forward f = std::move(it->second);
-  forwards_.erase(it);
-  if (!r.not_leader) return f.sink(std::move(r.reply));
-  // Nothing was proposed: ask the leader this node knows now, a bounded number of times.
-  if (f.attempts < 2 && driver_->node().leader() != r.from) {
-    ForwardToLeader(std::move(f.sink), std::move(f.commands), f.write, f.attempts + 1);
-  } else {
-    f.sink(ErrorReply(kNoLeader));
+  Forward& f = it->second;
+  // Nothing was proposed (not_leader), or the leader could not tell the outcome: ask again, in
+  // the same session, until the deadline. The retry cannot apply twice.
+  if (r.not_leader || (r.reply == ErrorReply(kTimeout) && f.deadline > ticks_)) {
+    f.leader = 0;
+    const raft::NodeId leader = driver_->node().leader();
+    if (leader != raft::kNoNode && leader != r.from &&
+        (leader == config_.node_id || transport_->connected(leader))) {
+      forward_retries_++;
+      SendForward(r.id, leader);
+    }
+    return;
   }
+  FinishForward(r.id, std::move(r.reply));
 }
 
 void Server::OnForwardRequest(protocol::ForwardRequest q) {
@@ -588,6 +673,11 @@ void Server::OnForwardRequest(protocol::ForwardRequest q) {
     r.reply = std::move(out);
     transport_->SendFrame(from, r);
   };
+  ServeForwarded(q, std::move(reply));
+}
+
+void Server::ServeForwarded(const protocol::ForwardRequest& q,
+                            std::function<void(bool not_leader, std::string out)> reply) {
   if (driver_->node().role() != raft::Role::kLeader) return reply(true, "");
   forwarded_served_++;
   protocol::RespParser parser(protocol::RespParser::Limits(), true);
@@ -614,7 +704,8 @@ void Server::OnForwardRequest(protocol::ForwardRequest q) {
   }
   std::vector<Plan> plans;
   for (const std::vector<std::string>& args : commands) {
-    if (!IsDataCommand(common::AsciiLower(args[0]))) {
+    const std::string name = common::AsciiLower(args[0]);
+    if (!IsDataCommand(name) || (transaction && !AllowedInMulti(name))) {
       return reply(false, ErrorReply("ERR '" + args[0] + "' cannot be forwarded"));
     }
     plans.push_back(PlanCommand(args));
@@ -625,8 +716,9 @@ void Server::OnForwardRequest(protocol::ForwardRequest q) {
                    ErrorReply("EXECABORT Transaction discarded because of previous errors."));
     }
   }
+  const SessionRef session{q.session, q.seq, q.acked, q.session != 0};
   RunOnLeader(
-      std::move(plans), transaction, q.session, q.seq,
+      std::move(plans), transaction, session,
       [reply](std::string out) { reply(false, std::move(out)); }, [reply] { reply(true, ""); });
 }
 
@@ -829,6 +921,7 @@ std::string Server::Info(const std::vector<std::string>& sections) {
     line("forwarded_requests", num(forwarded_requests_));
     line("forwarded_requests_served", num(forwarded_served_));
     line("forwards_waiting", num(forwards_.size()));
+    line("forward_retries", num(forward_retries_));
     line("request_timeouts", num(timeouts_));
   }
   if (wanted("raft")) {
@@ -846,6 +939,7 @@ std::string Server::Info(const std::vector<std::string>& sections) {
     line("raft_applied_index", num(driver_->applied_index()));
     line("raft_last_index", num(n.log().last_index()));
     line("raft_snapshot_index", num(n.log().snapshot().index));
+    line("raft_sessions", num(driver_->session_count()));
     line("raft_follower_mode", std::string(FollowerModeName(config_.follower_mode)));
     for (const ClusterMember& m : config_.cluster) {
       if (m.id == config_.node_id) continue;
@@ -910,7 +1004,9 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
   if (in_multi && name != "exec" && name != "discard" && name != "multi" && name != "watch") {
     // Connection and node commands answer at once in Redis; raftkv refuses them here rather
     // than run them out of order (docs/commands.md).
-    if (!IsDataCommand(name)) return reject("ERR '" + name + "' is not supported inside MULTI");
+    if (!IsDataCommand(name) || !AllowedInMulti(name)) {
+      return reject("ERR '" + name + "' is not supported inside MULTI");
+    }
     Plan p = PlanCommand(args);
     if (p.kind == Plan::Kind::kError) p = RunTimeError(std::move(p));
     if (p.kind != Plan::Kind::kRead && p.kind != Plan::Kind::kWrite) {
@@ -962,7 +1058,8 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
   }
 
   // ---- Connection and node commands ----
-  if ((name == "client" || name == "config" || name == "cluster" || name == "raft.fault") &&
+  if ((name == "client" || name == "config" || name == "cluster" || name == "raft.fault" ||
+       name == "raft.session") &&
       common::AsciiLower(args[1]) == "help") {
     return client.Reply(HelpReply(args[0]));
   }

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -65,13 +66,15 @@ class Server : public ClientHandler {
   // Where the reply of a request goes: a client's reply slot, or a ForwardReply frame.
   using Sink = std::function<void(std::string)>;
 
+  // A request forwarded to the leader (follower side). Every forwarded write carries a
+  // session (the node's own, or the client's inside RAFT.REQUEST), so the request can be sent
+  // again, to the same or a new leader, until its deadline: it applies at most once.
   struct Forward {
     Sink sink;
-    uint64_t leader;    // the node it was sent to
-    uint64_t deadline;  // tick
+    uint64_t leader = 0;    // the node the last attempt went to; 0: none in flight
+    uint64_t deadline = 0;  // tick
     std::string commands;
-    bool write;
-    int attempts;
+    uint64_t seq = 0;  // in the node's forwarding session; 0: none
   };
   struct Transfer {
     uint64_t target;
@@ -85,14 +88,27 @@ class Server : public ClientHandler {
                 std::vector<std::vector<std::string>> commands, bool transaction);
   // Runs planned commands on this node as the leader; `not_leader` runs instead if it is not
   // (or stops being before anything was proposed).
-  void RunOnLeader(std::vector<Plan> plans, bool transaction, uint64_t session, uint64_t seq,
-                   Sink sink, std::function<void()> not_leader);
+  // `node_session` is used for a write that has no session of its own (RAFT.REQUEST's).
+  void RunOnLeader(std::vector<Plan> plans, bool transaction, SessionRef node_session, Sink sink,
+                   std::function<void()> not_leader);
   void Begin(std::weak_ptr<Client> weak, Connection* conn, DeferredReply reply,
              std::vector<Plan> plans, std::vector<std::vector<std::string>> commands,
              bool transaction, bool write);
-  void ForwardToLeader(Sink sink, std::string commands, bool write, int attempts);
+  // Forwards encoded `commands` to the leader; `node_session`: a write without a session of its
+  // own, sent in this node's forwarding session.
+  void ForwardToLeader(Sink sink, std::string commands, bool node_session);
+  // Sends (again) forward `id` to `leader`, or serves it here if this node now leads.
+  void SendForward(uint64_t id, raft::NodeId leader);
+  // Answers forward `id` and forgets it.
+  void FinishForward(uint64_t id, std::string reply);
+  // Each tick: expires forwards past their deadline and sends again those whose attempt was
+  // lost or went to a node that no longer leads.
+  void RetryForwards();
   void OnPeerState(uint64_t peer, bool connected);
   void OnForwardRequest(protocol::ForwardRequest request);
+  // Runs a forwarded request as the leader; reply(not_leader, out) answers it.
+  void ServeForwarded(const protocol::ForwardRequest& q,
+                      std::function<void(bool not_leader, std::string out)> reply);
   void OnForwardReply(protocol::ForwardReply reply);
   void StartTransfer(uint64_t target, Sink sink);
   void CheckTransfers();
@@ -133,6 +149,7 @@ class Server : public ClientHandler {
   // Forwarding (follower side): requests sent to the leader and waiting for its reply.
   uint64_t forward_session_ = 0;
   uint64_t forward_seq_ = 0;
+  std::set<uint64_t> forward_seqs_;  // the forwarding session's requests in flight
   uint64_t next_forward_id_ = 0;
   std::unordered_map<uint64_t, Forward> forwards_;
   std::vector<Transfer> transfers_;
@@ -140,6 +157,7 @@ class Server : public ClientHandler {
   // For INFO # Stats.
   uint64_t forwarded_requests_ = 0;
   uint64_t forwarded_served_ = 0;
+  uint64_t forward_retries_ = 0;
   uint64_t timeouts_ = 0;
 };
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "kv/sessions.h"
 #include "tests/kv/test_dir.h"
 
 namespace kv {
@@ -47,12 +48,19 @@ class StateMachineTest : public ::testing::TestWithParam<bool> {
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
   // Applies `ops` as one command at the next index; returns the results.
+  // A request in `session` (0: none) creates the session if needed, as a node's forwarding
+  // session does; Apply takes the whole command.
   std::vector<OpResult> Run(std::vector<Op> ops, uint64_t session = 0, uint64_t seq = 0,
                             bool* duplicate = nullptr) {
     Command c;
     c.session = session;
     c.seq = seq;
+    c.create_session = session != 0;
     c.ops = std::move(ops);
+    return Apply(std::move(c), duplicate);
+  }
+  std::vector<OpResult> Apply(Command c, bool* duplicate = nullptr) {
+    if (c.time_ms == 0) c.time_ms = time_ms_;
     raft::Entry e{3, sm_->applied_index() + 1, raft::EntryType::kNormal,
                   protocol::EncodeCommand(c)};
     ApplyResult r;
@@ -70,6 +78,7 @@ class StateMachineTest : public ::testing::TestWithParam<bool> {
   std::unique_ptr<test::TestDir> dir_holder_;
   leveldb::Env* env_ = nullptr;
   std::unique_ptr<StateMachine> sm_;
+  uint64_t time_ms_ = 1'000'000;  // the cluster time Apply stamps on commands
 };
 
 TEST_P(StateMachineTest, SetGetDelAppend) {
@@ -243,10 +252,10 @@ TEST_P(StateMachineTest, RetriedRequestIsAppliedOnceAndAnsweredTheSame) {
   Run({append}, 9, 2, &dup);
   EXPECT_FALSE(dup);
   EXPECT_EQ(Value("log"), "xx");
-  // An older request than the last one is never applied again.
-  auto stale = Run({append}, 9, 1, &dup);
+  // An older request than the last one is still answered from the window, not applied again.
+  auto older = Run({append}, 9, 1, &dup);
   EXPECT_TRUE(dup);
-  EXPECT_EQ(stale[0].kind, OpResult::Kind::kError);
+  EXPECT_EQ(older, first);
   EXPECT_EQ(Value("log"), "xx");
   // The session table survives a restart.
   Reopen();
@@ -409,6 +418,150 @@ TEST_P(StateMachineTest, InstallInterruptedBeforeTheSwitchKeepsTheOldState) {
   std::vector<std::string> children;
   ASSERT_TRUE(env_->GetChildren(Path("/node"), &children).ok());
   for (const std::string& name : children) EXPECT_NE(name, "state-1") << "leftover install";
+}
+
+// ---- Exactly-once sessions (kv/sessions.h) ----
+
+Op SessionOp(OpCode code, int64_t arg) {
+  Op op;
+  op.code = code;
+  op.incr = arg;
+  return op;
+}
+
+// A request of an opened client session (never created implicitly).
+Command Request(uint64_t session, uint64_t seq, uint64_t acked, Op op) {
+  Command c;
+  c.session = session;
+  c.seq = seq;
+  c.acked = acked;
+  c.ops = {std::move(op)};
+  return c;
+}
+
+TEST_P(StateMachineTest, SessionOpensWithItsEntryIndexAndUnknownSessionsAreRefused) {
+  Run({MakeOp(OpCode::kSet, {"k"}, {"v"})});
+  auto opened = Run({SessionOp(OpCode::kSessionOpen, 60'000)});
+  ASSERT_EQ(opened.size(), 1u);
+  EXPECT_EQ(opened[0].kind, OpResult::Kind::kInt);
+  EXPECT_EQ(opened[0].integer, 2);  // the index of its entry
+  EXPECT_EQ(sm_->session_count(), 1u);
+  auto r = Apply(Request(2, 1, 1, MakeOp(OpCode::kAppend, {"k"}, {"1"})));
+  EXPECT_EQ(r[0].kind, OpResult::Kind::kInt);
+  EXPECT_EQ(Value("k"), "v1");
+  // A session nobody opened: refused, nothing applied, nothing created.
+  r = Apply(Request(12345, 1, 1, MakeOp(OpCode::kAppend, {"k"}, {"2"})));
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].bulk, "SESSIONEXPIRED session 12345 is unknown or expired");
+  EXPECT_EQ(Value("k"), "v1");
+  EXPECT_EQ(sm_->session_count(), 1u);
+}
+
+TEST_P(StateMachineTest, SessionWindowAnswersRetriesUntilAcknowledged) {
+  const uint64_t id = Run({SessionOp(OpCode::kSessionOpen, 60'000)})[0].integer;
+  auto append = [](std::string token) { return MakeOp(OpCode::kAppend, {"log"}, {token}); };
+  bool dup = true;
+  // Three requests in flight, applied out of order: each once.
+  auto r3 = Apply(Request(id, 3, 1, append("c")), &dup);
+  EXPECT_FALSE(dup);
+  auto r1 = Apply(Request(id, 1, 1, append("a")), &dup);
+  EXPECT_FALSE(dup);
+  auto r2 = Apply(Request(id, 2, 1, append("b")), &dup);
+  EXPECT_FALSE(dup);
+  EXPECT_EQ(Value("log"), "cab");
+  // Retries of any of them: the first answers, nothing applied.
+  EXPECT_EQ(Apply(Request(id, 1, 1, append("a")), &dup), r1);
+  EXPECT_TRUE(dup);
+  EXPECT_EQ(Apply(Request(id, 3, 1, append("c")), &dup), r3);
+  EXPECT_TRUE(dup);
+  EXPECT_EQ(Value("log"), "cab");
+  // The client acknowledges 1 and 2 (acked 3): their results are forgotten, and a late copy
+  // of request 1 is refused, not applied.
+  EXPECT_EQ(Apply(Request(id, 3, 3, append("c")), &dup), r3);
+  auto late = Apply(Request(id, 1, 1, append("a")), &dup);
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_EQ(late[0].bulk,
+            "ERR request 1 of session " + std::to_string(id) + " was already acknowledged");
+  EXPECT_EQ(Value("log"), "cab");
+  // An acknowledgement never drops the request that carries it.
+  auto r4 = Apply(Request(id, 4, 100, append("d")), &dup);
+  EXPECT_EQ(Apply(Request(id, 4, 100, append("d")), &dup), r4);
+  EXPECT_TRUE(dup);
+  // Beyond the window: refused unapplied; inside it again once acknowledged.
+  auto far = Apply(Request(id, 4 + kv::kSessionWindow, 4, append("z")), &dup);
+  ASSERT_EQ(far.size(), 1u);
+  EXPECT_TRUE(far[0].bulk.starts_with("TRYAGAIN request ")) << far[0].bulk;
+  EXPECT_EQ(Value("log"), "cabd");
+  Apply(Request(id, 4 + kv::kSessionWindow, 5, append("z")), &dup);
+  EXPECT_FALSE(dup);
+  EXPECT_EQ(Value("log"), "cabdz");
+  // All of it survives a restart.
+  Reopen();
+  EXPECT_EQ(Apply(Request(id, 4 + kv::kSessionWindow, 5, append("z")), &dup)[0].integer, 5);
+  EXPECT_TRUE(dup);
+  EXPECT_EQ(Value("log"), "cabdz");
+}
+
+TEST_P(StateMachineTest, SessionsExpireByClusterTimeNotByClock) {
+  time_ms_ = 10'000;
+  const uint64_t a = Run({SessionOp(OpCode::kSessionOpen, 1'000)})[0].integer;
+  const uint64_t b = Run({SessionOp(OpCode::kSessionOpen, 5'000)})[0].integer;
+  EXPECT_EQ(sm_->session_count(), 2u);
+  // Used at 10.9 s: lives until 11.9 s.
+  time_ms_ = 10'900;
+  Apply(Request(a, 1, 1, MakeOp(OpCode::kSet, {"k"}, {"1"})));
+  // A command from a leader whose clock is behind does not move cluster time back.
+  time_ms_ = 5'000;
+  Run({MakeOp(OpCode::kSet, {"other"}, {"x"})});
+  EXPECT_EQ(sm_->cluster_time_ms(), 10'900u);
+  time_ms_ = 11'800;
+  Run({MakeOp(OpCode::kSet, {"other"}, {"y"})});
+  EXPECT_EQ(sm_->session_count(), 2u);
+  // Any entry past 11.9 s expires `a`, on every node alike; `b` lives until 15 s.
+  time_ms_ = 11'900;
+  Run({MakeOp(OpCode::kSet, {"other"}, {"z"})});
+  EXPECT_EQ(sm_->session_count(), 1u);
+  auto r = Apply(Request(a, 1, 1, MakeOp(OpCode::kSet, {"k"}, {"1"})));
+  EXPECT_EQ(r[0].bulk, "SESSIONEXPIRED session " + std::to_string(a) + " is unknown or expired");
+  r = Apply(Request(b, 1, 1, MakeOp(OpCode::kSet, {"k"}, {"2"})));
+  EXPECT_EQ(r[0].kind, OpResult::Kind::kOk);
+  // Cluster time, the count and the next expiry survive a restart.
+  Reopen();
+  EXPECT_EQ(sm_->cluster_time_ms(), 11'900u);
+  EXPECT_EQ(sm_->session_count(), 1u);
+  time_ms_ = 16'900;  // b was last used at 11.9 s
+  Run({MakeOp(OpCode::kSet, {"other"}, {"w"})});
+  EXPECT_EQ(sm_->session_count(), 0u);
+  EXPECT_EQ(Value("k"), "2");
+}
+
+TEST_P(StateMachineTest, SessionCloseForgetsTheSession) {
+  const uint64_t id = Run({SessionOp(OpCode::kSessionOpen, 60'000)})[0].integer;
+  Apply(Request(id, 1, 1, MakeOp(OpCode::kSet, {"k"}, {"1"})));
+  auto closed = Run({SessionOp(OpCode::kSessionClose, static_cast<int64_t>(id))});
+  EXPECT_EQ(closed[0].kind, OpResult::Kind::kOk);
+  EXPECT_EQ(sm_->session_count(), 0u);
+  auto r = Apply(Request(id, 1, 1, MakeOp(OpCode::kSet, {"k"}, {"2"})));
+  EXPECT_EQ(r[0].kind, OpResult::Kind::kError);
+  EXPECT_EQ(Value("k"), "1");
+  auto again = Run({SessionOp(OpCode::kSessionClose, static_cast<int64_t>(id))});
+  EXPECT_EQ(again[0].bulk,
+            "SESSIONEXPIRED session " + std::to_string(id) + " is unknown or expired");
+  // The count a restart makes from the state agrees.
+  Reopen();
+  EXPECT_EQ(sm_->session_count(), 0u);
+}
+
+TEST_P(StateMachineTest, ForwardingSessionIsCreatedByItsFirstRequest) {
+  bool dup = true;
+  Command c = Request(uint64_t{1} << 63 | 7, 1, 1, MakeOp(OpCode::kAppend, {"k"}, {"x"}));
+  c.create_session = true;
+  Apply(c, &dup);
+  EXPECT_FALSE(dup);
+  EXPECT_EQ(sm_->session_count(), 1u);
+  Apply(c, &dup);
+  EXPECT_TRUE(dup);
+  EXPECT_EQ(Value("k"), "x");
 }
 
 INSTANTIATE_TEST_SUITE_P(Env, StateMachineTest, ::testing::Values(false, true), test::EnvName);

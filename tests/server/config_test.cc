@@ -491,6 +491,14 @@ std::vector<BadCase> BadCases() {
        with({"--snapshot-entries", "lots"}),
        "",
        {"snapshot-entries must be an integer"}},
+      {"DebugUnsafeUnknown",
+       with({"--debug-unsafe", "sometimes", "--enable-debug-command", "yes"}),
+       "",
+       {"debug-unsafe"}},
+      {"DebugUnsafeWithoutDebugCommands",
+       with({"--debug-unsafe", "no-dedup"}),
+       "",
+       {"debug-unsafe no-dedup needs enable-debug-command yes or local"}},
       {"MinFreeDiskNegative",
        with({"--min-free-disk-mb", "-5"}),
        "",
@@ -569,6 +577,8 @@ TEST_F(ConfigTest, RenderConfigLines) {
             "election-timeout-ms 1000\n"
             "heartbeat-ms 100\n"
             "snapshot-entries 10000\n"
+            "snapshot-keep-entries 1000\n"
+            "debug-unsafe none\n"
             "request-timeout-ms 5000\n"
             "max-entry-bytes 1572864\n"
             "min-free-disk-mb 256\n"
