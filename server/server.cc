@@ -580,6 +580,7 @@ void Server::SendForward(uint64_t id, raft::NodeId leader) {
   }
   q.commands = f.commands;
   f.leader = leader;
+  f.sent = ticks_;
   if (leader == config_.node_id) {
     // This node leads now: serve the request here, in the same session.
     ServeForwarded(q, [this, id](bool not_leader, std::string out) {
@@ -613,7 +614,7 @@ void Server::RetryForwards() {
   for (const auto& [id, f] : forwards_) {
     if (f.deadline <= ticks_) {
       expired.push_back(id);
-    } else if (reachable && f.leader != leader) {
+    } else if (reachable && (f.leader != leader || ticks_ - f.sent >= 2 * election_ticks_)) {
       resend.push_back(id);
     }
   }

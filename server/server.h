@@ -73,6 +73,7 @@ class Server : public ClientHandler {
     Sink sink;
     uint64_t leader = 0;    // the node the last attempt went to; 0: none in flight
     uint64_t deadline = 0;  // tick
+    uint64_t sent = 0;      // tick of the last attempt
     std::string commands;
     uint64_t seq = 0;  // in the node's forwarding session; 0: none
   };
@@ -102,7 +103,8 @@ class Server : public ClientHandler {
   // Answers forward `id` and forgets it.
   void FinishForward(uint64_t id, std::string reply);
   // Each tick: expires forwards past their deadline and sends again those whose attempt was
-  // lost or went to a node that no longer leads.
+  // lost, went to a node that no longer leads, or has had no answer for two election
+  // timeouts (a dropped frame).
   void RetryForwards();
   void OnPeerState(uint64_t peer, bool connected);
   void OnForwardRequest(protocol::ForwardRequest request);
