@@ -12,6 +12,9 @@ Command Sample() {
   Command c;
   c.session = 42;
   c.seq = 7;
+  c.acked = 5;
+  c.time_ms = 1'800'000'000'000;
+  c.create_session = true;
   Op set;
   set.code = OpCode::kSet;
   set.keys = {std::string("k\0ey", 4)};
@@ -87,6 +90,38 @@ TEST(Command, ArgumentsMustFitTheOp) {
   both.values = {"v"};
   both.nx = both.xx = true;
   c.ops = {both};
+  EXPECT_FALSE(DecodeCommand(EncodeCommand(c), &out).ok());
+}
+
+TEST(Command, SessionOpsStandAlone) {
+  Op open;
+  open.code = OpCode::kSessionOpen;
+  open.incr = 60'000;
+  Command c;
+  c.ops = {open};
+  Command out;
+  ASSERT_TRUE(DecodeCommand(EncodeCommand(c), &out).ok());
+  EXPECT_EQ(out, c);
+  // Not in a session, not beside another op, and with a positive argument.
+  c.session = 3;
+  c.seq = 1;
+  EXPECT_FALSE(DecodeCommand(EncodeCommand(c), &out).ok());
+  c.session = c.seq = 0;
+  Op del;
+  del.code = OpCode::kDel;
+  del.keys = {"k"};
+  c.ops = {del, open};
+  EXPECT_FALSE(DecodeCommand(EncodeCommand(c), &out).ok());
+  c.ops = {open, del};
+  EXPECT_FALSE(DecodeCommand(EncodeCommand(c), &out).ok());
+  Op close;
+  close.code = OpCode::kSessionClose;
+  close.incr = 0;
+  c.ops = {close};
+  EXPECT_FALSE(DecodeCommand(EncodeCommand(c), &out).ok());
+  close.keys = {"k"};
+  close.incr = 9;
+  c.ops = {close};
   EXPECT_FALSE(DecodeCommand(EncodeCommand(c), &out).ok());
 }
 

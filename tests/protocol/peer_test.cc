@@ -128,6 +128,7 @@ ForwardRequest SampleForward() {
   q.id = 33;
   q.session = 1ull << 62;
   q.seq = 35;
+  q.acked = 34;
   q.commands = std::string("*2\r\n$3\r\nGET\r\n$2\r\nk\x00\r\n", 20);
   return q;
 }

@@ -164,6 +164,47 @@ TEST(HelpReply, ListsTheSubcommandsAsRedisLaysThemOut) {
   EXPECT_EQ(HelpReply("GET"), "");
 }
 
+TEST(PlanCommand, RaftRequestPlansTheCommandItWrapsWithItsSession) {
+  Plan w = PlanCommand({"RAFT.REQUEST", "7", "3", "2", "append", "bar", "x"});
+  ASSERT_EQ(w.kind, Plan::Kind::kWrite);
+  EXPECT_EQ(w.ops[0].code, protocol::OpCode::kAppend);
+  EXPECT_EQ(w.slot, 5061);
+  EXPECT_EQ(w.session.id, 7u);
+  EXPECT_EQ(w.session.seq, 3u);
+  EXPECT_EQ(w.session.acked, 2u);
+  EXPECT_FALSE(w.session.create);
+  Plan r = PlanCommand({"raft.request", "7", "4", "4", "GET", "bar"});
+  EXPECT_EQ(r.kind, Plan::Kind::kRead);
+  EXPECT_EQ(r.session.id, 0u);
+  auto error = [](std::vector<std::string> args) { return PlanCommand(args).error; };
+  EXPECT_EQ(error({"raft.request", "0", "1", "1", "SET", "k", "v"}),
+            "-ERR invalid session id '0'\r\n");
+  EXPECT_EQ(error({"raft.request", "7", "-1", "1", "SET", "k", "v"}),
+            "-ERR invalid request number '-1'\r\n");
+  EXPECT_EQ(error({"raft.request", "7", "1", "x", "SET", "k", "v"}),
+            "-ERR invalid acknowledgement 'x'\r\n");
+  EXPECT_EQ(error({"raft.request", "7", "1", "1", "SET", "k"}),
+            "-ERR wrong number of arguments for 'set' command\r\n");
+  EXPECT_EQ(error({"raft.request", "7", "1", "1", "PING"}),
+            "-ERR RAFT.REQUEST cannot run 'PING'\r\n");
+  EXPECT_EQ(error({"raft.request", "7", "1", "1", "raft.request", "7", "1", "1", "GET"}),
+            "-ERR RAFT.REQUEST cannot run 'raft.request'\r\n");
+  EXPECT_EQ(error({"raft.request", "7", "1", "1"}),
+            "-ERR wrong number of arguments for 'raft.request' command\r\n");
+  Plan open = PlanCommand({"RAFT.SESSION", "open", "30"});
+  ASSERT_EQ(open.kind, Plan::Kind::kWrite);
+  EXPECT_EQ(open.ops[0].code, protocol::OpCode::kSessionOpen);
+  EXPECT_EQ(open.ops[0].incr, 30'000);
+  EXPECT_EQ(PlanCommand({"RAFT.SESSION", "OPEN"}).ops[0].incr, 3'600'000);
+  EXPECT_EQ(error({"RAFT.SESSION", "OPEN", "604801"}),
+            "-ERR invalid session timeout '604801': seconds from 1 to 604800\r\n");
+  EXPECT_EQ(PlanCommand({"RAFT.SESSION", "close", "9"}).ops[0].incr, 9);
+  EXPECT_EQ(error({"RAFT.SESSION", "close", "-9"}), "-ERR invalid session id '-9'\r\n");
+  EXPECT_FALSE(AllowedInMulti("raft.request"));
+  EXPECT_FALSE(AllowedInMulti("raft.session"));
+  EXPECT_TRUE(AllowedInMulti("set"));
+}
+
 TEST(PlanCommand, ReadsAndWritesCarryTheirOpsAndFirstKeySlot) {
   Plan get = PlanCommand({"get", "foo"});
   EXPECT_EQ(get.kind, Plan::Kind::kRead);
