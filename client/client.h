@@ -44,9 +44,10 @@
 //    within the same op_timeout; if that fails the write is kFailed (nothing was sent).
 //
 // Connections: one per node, opened on demand (connect timeout: attempt_timeout), with AUTH
-// first when `password` is set; a connection is closed after any I/O error or lost reply. The
-// client never raises SIGPIPE: it blocks the signal on its own thread around socket writes and
-// discards a SIGPIPE its writes raised.
+// first when `password` is set; a connection is closed after any I/O error or lost reply, and
+// one the node closed since its last use is replaced before sending (a definite failure if the
+// node is down, not an ambiguous one). The client never raises SIGPIPE: it blocks the signal
+// on its own thread around socket writes and discards a SIGPIPE its writes raised.
 //
 // Thread-safety: none. One Client per thread; distinct Clients are independent.
 #pragma once

@@ -1,6 +1,7 @@
 // The client library against real raftkv-server processes (tests/integration/cluster.h): the
 // outcomes of the basic commands, leader discovery, clients pinned to followers, exactly-once
-// appends under dropped replies and a killed leader, and a cluster that is entirely down.
+// appends under dropped replies and a killed leader, an expired session, and a cluster that is
+// entirely down.
 #include "tests/integration/cluster.h"
 
 #include <gtest/gtest.h>
@@ -259,8 +260,10 @@ TEST(ClientCluster, LeaderKilledMidRunLosesAndDuplicatesNothing) {
   while (done.load() < 40 && Clock::now() < give_up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  const int done_at_kill = done.load();
   cluster.Kill(leader);
   worker.join();
+  EXPECT_LT(done_at_kill, kAppends) << "the leader died while the run went on";
   ASSERT_EQ(done.load(), kAppends) << "the client could not open its session";
   int retried = 0;
   for (int i = 0; i < kAppends; i++) {
@@ -275,6 +278,35 @@ TEST(ClientCluster, LeaderKilledMidRunLosesAndDuplicatesNothing) {
   Result r = reader.Get("log");
   ASSERT_EQ(r.outcome, Outcome::kOk) << r.error;
   EXPECT_TRUE(EachTokenOnce(r.reply.str, 0, kAppends));
+}
+
+TEST(ClientCluster, AnExpiredSessionFailsOneWriteAndIsReopened) {
+  TestCluster cluster(3);
+  ASSERT_TRUE(cluster.Start());
+  int leader = 0;
+  ASSERT_TRUE(cluster.WaitLeader(kLeaderWait, &leader));
+  Options o = OptionsFor(cluster, AllIds(cluster));
+  o.session_timeout_s = 1;
+  Client client(o);
+  ASSERT_TRUE(client.Open().ok());
+  const uint64_t first = client.session();
+  ASSERT_EQ(client.Set("k", "1").outcome, Outcome::kOk);
+  // Sessions expire by cluster time, which moves with applied writes: wait, then write from
+  // another client so that an entry at least a second later is applied.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  Client other(OptionsFor(cluster, AllIds(cluster)));
+  ASSERT_EQ(other.Set("other", "x").outcome, Outcome::kOk);
+
+  Result r = client.Set("k", "2");
+  EXPECT_EQ(r.outcome, Outcome::kFailed) << r.error;
+  EXPECT_NE(r.error.find("SESSIONEXPIRED"), std::string::npos) << r.error;
+  EXPECT_EQ(client.session(), 0u);
+  r = client.Set("k", "3");
+  EXPECT_EQ(r.outcome, Outcome::kOk) << r.error;
+  EXPECT_NE(client.session(), 0u);
+  EXPECT_NE(client.session(), first);
+  r = client.Get("k");
+  EXPECT_EQ(r.reply.str, "3");
 }
 
 TEST(ClientCluster, AllNodesDownFailsWithinOpTimeout) {
