@@ -285,7 +285,8 @@ void LabCluster::ConnectAll() {
   return ::testing::AssertionSuccess();
 }
 
-raftkv::client::Options LabCluster::ClientOptions(std::vector<int> nodes, uint64_t seed) const {
+raftkv::client::Options LabCluster::ClientOptions(std::vector<int> nodes, uint64_t seed,
+                                                  bool prefer_leader) const {
   if (nodes.empty()) {
     for (int id = 1; id <= size(); id++) nodes.push_back(id);
   }
@@ -299,6 +300,7 @@ raftkv::client::Options LabCluster::ClientOptions(std::vector<int> nodes, uint64
     o.nodes.push_back(e);
   }
   o.op_timeout = kOpTimeout;
+  o.prefer_leader = prefer_leader;
   // The lab loses replies of its RPCs too: the client drops as many and retries.
   o.drop_reply_percent = options_.unreliable ? 10 : 0;
   o.seed = seed;
@@ -306,8 +308,9 @@ raftkv::client::Options LabCluster::ClientOptions(std::vector<int> nodes, uint64
 }
 
 std::unique_ptr<Clerk> LabCluster::MakeClerk(std::vector<int> nodes, History* history,
-                                             int64_t client_id, uint64_t seed) {
-  auto clerk = std::make_unique<Clerk>(ClientOptions(std::move(nodes), seed), history, client_id);
+                                             int64_t client_id, uint64_t seed, bool prefer_leader) {
+  auto clerk = std::make_unique<Clerk>(ClientOptions(std::move(nodes), seed, prefer_leader),
+                                       history, client_id);
   ::testing::AssertionResult r = clerk->Open();
   if (!r) {
     ADD_FAILURE() << r.message();
@@ -400,7 +403,9 @@ struct ClientRun {
 
 void RunClient(LabCluster& lab, const GenericArgs& a, History* history, int cli, int64_t client_id,
                uint64_t seed, const std::atomic<bool>* done, ClientRun* out) {
-  std::unique_ptr<Clerk> ck = lab.MakeClerk({}, history, client_id, seed);
+  // Half the clerks find the leader; the others stay with a random node, which forwards
+  // their commands (and would answer reads it may not answer).
+  std::unique_ptr<Clerk> ck = lab.MakeClerk({}, history, client_id, seed, cli % 2 == 0);
   if (ck == nullptr) return;
   std::mt19937_64 rng(seed);
   std::string last;
@@ -533,6 +538,9 @@ void GenericTest(const GenericArgs& a) {
     // Every client stops within kOpTimeout of being told to.
     for (std::thread& t : clients) t.join();
 
+    std::cout << "kvlab: ops per client:";
+    for (const ClientRun& run : runs) std::cout << " " << run.ops;
+    std::cout << "\n";
     for (int cli = 0; cli < a.nclients; cli++) {
       const ClientRun& run = runs[static_cast<size_t>(cli)];
       total_ops += run.ops;

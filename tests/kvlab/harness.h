@@ -121,11 +121,15 @@ class LabCluster {
   ::testing::AssertionResult CrashAndRestartAll();
 
   // Client options for a clerk talking to `nodes` (all nodes if empty), in shuffled order.
-  raftkv::client::Options ClientOptions(std::vector<int> nodes, uint64_t seed) const;
+  // With `prefer_leader` the client finds the leader among them; without, it sticks to the
+  // first and moves on only after errors (as the lab's clerks, which start at a random server),
+  // so its commands are forwarded by followers.
+  raftkv::client::Options ClientOptions(std::vector<int> nodes, uint64_t seed,
+                                        bool prefer_leader = true) const;
   // A clerk with those options, its session open (nullptr and a test failure if it cannot
   // open one).
   std::unique_ptr<Clerk> MakeClerk(std::vector<int> nodes, History* history, int64_t client_id,
-                                   uint64_t seed);
+                                   uint64_t seed, bool prefer_leader = true);
 
   // maxraftstate > 0: every node's log between its snapshot and its last entry holds at most
   // kMaxLogEntries ("logs were not trimmed"). maxraftstate < 0: no node has a snapshot.

@@ -6,7 +6,9 @@
 // - nservers: a TestCluster of that many raftkv-server processes (node ids 1..n, every node
 //   started with --enable-debug-command yes for RAFT.FAULT). Clerks talk to every node, in a
 //   shuffled order, unless the scenario pins them to some; any node serves any command
-//   (followers forward to the leader).
+//   (followers forward to the leader). In GenericTest half the clerks find the leader and the
+//   others stay with their first node (as the lab's clerks start at a random server), so
+//   followers forwarding, and any node answering a read it must not, are exercised too.
 // - Clerk: raftkv::client::Client with an exactly-once session per clerk (a fresh one per
 //   clerk and iteration, as the lab's fresh clerks), an op timeout of 60 s (the lab's clerk
 //   never gives up). An op that still ends unknown is logged as unknown for the checker and its
