@@ -39,18 +39,6 @@ std::string Element(int clnt, int k) {
   return "x " + std::to_string(clnt) + " " + std::to_string(k) + " y";
 }
 
-std::string Describe(Outcome o) {
-  switch (o) {
-    case Outcome::kOk:
-      return "ok";
-    case Outcome::kFailed:
-      return "failed";
-    case Outcome::kUnknown:
-      return "unknown";
-  }
-  return "?";
-}
-
 }  // namespace
 
 // ---- History ----
@@ -413,8 +401,8 @@ void RunClient(LabCluster& lab, const GenericArgs& a, History* history, int cli,
     out->ops++;
     Outcome o = ck->Put(std::to_string(cli), "");
     if (o != Outcome::kOk) {
-      out->stop_reason =
-          "Put(\"" + std::to_string(cli) + "\", \"\") " + Describe(o) + ": " + ck->last_error();
+      out->stop_reason = "Put(\"" + std::to_string(cli) + "\", \"\") " +
+                         raftkv::client::OutcomeName(o) + ": " + ck->last_error();
       ADD_FAILURE() << "client " << cli << ": " << out->stop_reason;
       return;
     }
@@ -432,7 +420,8 @@ void RunClient(LabCluster& lab, const GenericArgs& a, History* history, int cli,
         out->failed++;
       } else {
         out->append_unknown = true;
-        out->stop_reason = "Append " + Describe(o) + ": " + ck->last_error();
+        out->stop_reason =
+            std::string("Append ") + raftkv::client::OutcomeName(o) + ": " + ck->last_error();
         return;
       }
     } else if (a.randomkeys && rng() % 1000 < 100) {
@@ -442,7 +431,8 @@ void RunClient(LabCluster& lab, const GenericArgs& a, History* history, int cli,
       } else if (o == Outcome::kFailed) {
         out->failed++;
       } else {
-        out->stop_reason = "Put " + Describe(o) + ": " + ck->last_error();
+        out->stop_reason =
+            std::string("Put ") + raftkv::client::OutcomeName(o) + ": " + ck->last_error();
         return;
       }
     } else {
@@ -459,7 +449,8 @@ void RunClient(LabCluster& lab, const GenericArgs& a, History* history, int cli,
       } else if (o == Outcome::kFailed) {
         out->failed++;
       } else {
-        out->stop_reason = "Get " + Describe(o) + ": " + ck->last_error();
+        out->stop_reason =
+            std::string("Get ") + raftkv::client::OutcomeName(o) + ": " + ck->last_error();
         return;
       }
     }

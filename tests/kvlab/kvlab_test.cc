@@ -171,8 +171,9 @@ TEST(KvLab, OnePartition) {
   const Clock::time_point minority_start = Clock::now();
   const bool put_done = put.wait_until(minority_start + Millis(1000)) == std::future_status::ready;
   const bool get_done = get.wait_until(minority_start + Millis(1000)) == std::future_status::ready;
-  EXPECT_FALSE(put_done) << "Put in minority completed (" << static_cast<int>(put.get()) << ")";
-  EXPECT_FALSE(get_done) << "Get in minority completed (" << static_cast<int>(get.get())
+  EXPECT_FALSE(put_done) << "Put in minority completed (" << raftkv::client::OutcomeName(put.get())
+                         << ")";
+  EXPECT_FALSE(get_done) << "Get in minority completed (" << raftkv::client::OutcomeName(get.get())
                          << ", value \"" << get_value << "\")";
   ASSERT_FALSE(put_done || get_done);
   ASSERT_TRUE(Check(*ckp1, "1", "14"));
