@@ -28,6 +28,7 @@
 // stderr every 5 s. Exit status: 0 when every final read completed and the history was written;
 // 1 when a final read did not complete in time or the history could not be written; 2 on bad
 // usage.
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -217,6 +218,7 @@ int FinalReads(const LoadFlags& flags, Clock::time_point deadline, HistoryRecord
   options.nodes = flags.nodes;
   options.password = flags.password;
   options.prefer_leader = true;
+  options.op_timeout = Millis(std::min(flags.op_timeout_ms, flags.final_timeout_s * 1000));
   options.seed = flags.seed * 1000003;
   Client client(options);
   std::vector<std::string> keys;
@@ -225,7 +227,7 @@ int FinalReads(const LoadFlags& flags, Clock::time_point deadline, HistoryRecord
   int read = 0;
   for (const std::string& key : keys) {
     bool done = false;
-    std::string last_error;
+    std::string last_error = "no time left";
     while (!done && Clock::now() < deadline) {
       HistoryOp op;
       op.client = flags.clients;
