@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
+#include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -14,6 +15,9 @@
 #include "server/server.h"
 
 int main(int argc, char** argv) {
+  // A write to a connection the other end has closed must fail with EPIPE, which the
+  // connection's owner handles, not kill the node (as Redis does).
+  std::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
     std::printf("usage: raftkv-server [config-file] [--name value ...]\n\n%s",

@@ -1,14 +1,20 @@
 // The peer port under adversarial input (reliability plan §6.6, "Peer port adversarial
 // cases"): garbage, length prefixes below the smallest frame, 2^31, one above the 8 MiB cap,
 // and a frame that never completes. Each must end with the server closing the connection,
-// and the node must go on serving clients and its cluster. Also: a node configured with
+// and the node must go on serving clients and its cluster; so must peers that hang up in the
+// middle of the handshake (the node then writes to a closed socket). Also: a node configured with
 // another cluster-secret never joins its cluster, and nothing crashes.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "protocol/peer.h"
 #include "tests/integration/cluster.h"
 
 namespace raftkv_it {
@@ -122,6 +128,42 @@ TEST_F(IntegrationPeerPort, IncompleteFrameThenStall) {
   // (2 s by default).
   Millis took = ExpectClosed(LengthPrefix(100) + std::string(10, 'x'));
   EXPECT_GE(took, Millis(1000)) << "closed before the handshake timeout";
+  ExpectServing();
+}
+
+// Connects to `port`, sends `bytes` and closes at once: with a reset (`reset`, SO_LINGER 0) or
+// a plain close. The node then writes its handshake to a socket whose other end is gone.
+void SendAndHangUp(uint16_t port, const std::string& bytes, bool reset) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    if (!bytes.empty()) ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (reset) {
+      linger l{1, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+    }
+  }
+  ::close(fd);
+}
+
+TEST_F(IntegrationPeerPort, PeersThatHangUpMidHandshakeHurtNothing) {
+  // A well-formed Hello (the node answers it with its proof), then gone: many times, with a
+  // reset and with a plain close. Writing to such a socket must not kill the node (SIGPIPE).
+  protocol::Hello hello;
+  hello.cluster_id = "raftkv";
+  hello.node_id = 2;
+  const std::string frame = protocol::EncodeFrame(hello);
+  for (int i = 0; i < 300; i++) {
+    hello.nonce = std::string(32, static_cast<char>(i % 250 + 1));
+    SendAndHangUp(cluster_->PeerPort(kTarget), protocol::EncodeFrame(hello), i % 2 == 0);
+    SendAndHangUp(cluster_->PeerPort(kTarget), "", i % 2 == 1);
+    if (i % 50 == 0) std::this_thread::sleep_for(Millis(20));
+  }
+  ASSERT_TRUE(cluster_->Running(kTarget)) << "node " << kTarget << " died";
   ExpectServing();
 }
 
