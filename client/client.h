@@ -27,8 +27,9 @@
 //    has been answered or abandoned). Every attempt of one call resends the SAME seq, so the
 //    server applies it at most once, whichever node gets it, across leader changes.
 //  * Retried, after a pause (retry_backoff, doubling per attempt up to 10x): -TIMEOUT,
-//    -CLUSTERDOWN, -TRYAGAIN, -LOADING, -MOVED (the next attempt goes to the named node when it
-//    is one of `nodes`, else to another node), connect failures, connections that break,
+//    -CLUSTERDOWN, -TRYAGAIN, -LOADING, -MOVED (the next attempt goes at once to the named node
+//    when it is one of `nodes`, else, after the pause, to another node), connect failures,
+//    connections that break,
 //    attempts without a reply within attempt_timeout. After -TIMEOUT, -CLUSTERDOWN, -LOADING
 //    and any connection trouble the next attempt goes to another node (with prefer_leader, the
 //    leader is looked up again); after -TRYAGAIN it stays.

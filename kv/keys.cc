@@ -119,12 +119,6 @@ std::string SessionExpiryKey(uint64_t expires_ms, uint64_t session) {
   return key;
 }
 
-bool ParseSessionKey(std::string_view key, uint64_t* session) {
-  if (key.size() != 9 || key[0] != kSessionPrefix) return false;
-  key.remove_prefix(1);
-  return common::GetBigEndian64(&key, session);
-}
-
 bool ParseSessionExpiryKey(std::string_view key, uint64_t* expires_ms, uint64_t* session) {
   if (key.size() != 17 || key[0] != kSessionExpiryPrefix) return false;
   key.remove_prefix(1);

@@ -94,8 +94,7 @@ bool DecodeApplied(std::string_view value, raft::Index* index, raft::Term* term)
 std::string SessionKey(uint64_t session);
 std::string SessionResultKey(uint64_t session, uint64_t seq);
 std::string SessionExpiryKey(uint64_t expires_ms, uint64_t session);
-// Parses a session key / an expiry key; false if `key` is not one.
-bool ParseSessionKey(std::string_view key, uint64_t* session);
+// Parses an expiry key; false if `key` is not one.
 bool ParseSessionExpiryKey(std::string_view key, uint64_t* expires_ms, uint64_t* session);
 std::string UserKey(std::string_view key);
 

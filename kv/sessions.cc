@@ -59,8 +59,10 @@ common::Status SessionTable::Load(leveldb::DB* db) {
   return common::Status::OK();
 }
 
-common::Status SessionTable::Read(leveldb::DB* db, uint64_t id, Meta* meta, bool* found) {
+common::Status SessionTable::Read(leveldb::DB* db, uint64_t id, Meta* meta, bool* found,
+                                  bool* stored) {
   *found = false;
+  if (stored != nullptr) *stored = false;
   const std::string key = keys::SessionKey(id);
   std::string value;
   leveldb::Status s = db->Get(leveldb::ReadOptions(), key, &value);
@@ -72,6 +74,7 @@ common::Status SessionTable::Read(leveldb::DB* db, uint64_t id, Meta* meta, bool
       !v.empty()) {
     return common::Status::Corruption("session " + std::to_string(id) + " fails its checksum");
   }
+  if (stored != nullptr) *stored = true;
   // A session whose time is up is gone, even while the batch that deletes it is being built.
   *found = meta->expires() > time_ms_;
   return common::Status::OK();
@@ -97,11 +100,13 @@ common::Status SessionTable::Erase(leveldb::DB* db, uint64_t id, const Meta& met
   }
   if (!it->status().ok()) return FromLevelDB(it->status(), "erase session");
   count_--;
+  erased_.push_back(id);
   return common::Status::OK();
 }
 
 common::Status SessionTable::Advance(leveldb::DB* db, uint64_t time_ms,
                                      leveldb::WriteBatch* batch) {
+  erased_.clear();
   if (time_ms > time_ms_) {
     time_ms_ = time_ms;
     std::string body;
@@ -113,6 +118,7 @@ common::Status SessionTable::Advance(leveldb::DB* db, uint64_t time_ms,
   next_expiry_ms_ = std::numeric_limits<uint64_t>::max();
   std::unique_ptr<leveldb::Iterator> it(db->NewIterator(leveldb::ReadOptions()));
   const std::string expiries(1, keys::kSessionExpiryPrefix);
+  uint64_t expired = 0;
   for (it->Seek(expiries); it->Valid() && it->key().starts_with(expiries); it->Next()) {
     uint64_t expires = 0, id = 0;
     if (!keys::ParseSessionExpiryKey(std::string_view(it->key().data(), it->key().size()), &expires,
@@ -123,6 +129,11 @@ common::Status SessionTable::Advance(leveldb::DB* db, uint64_t time_ms,
       next_expiry_ms_ = expires;
       break;
     }
+    if (expired == kMaxExpiriesPerEntry) {
+      next_expiry_ms_ = expires;  // the rest go with the next entries
+      break;
+    }
+    expired++;
     Meta meta;
     bool live = false;
     common::Status st = Read(db, id, &meta, &live);
@@ -172,17 +183,27 @@ common::Status SessionTable::Begin(leveldb::DB* db, const Request& r, leveldb::W
                                    Verdict* verdict, std::vector<OpResult>* results) {
   results->clear();
   Meta meta;
-  bool found = false;
-  common::Status st = Read(db, r.session, &meta, &found);
+  bool found = false, stored_meta = false;
+  common::Status st = Read(db, r.session, &meta, &found, &stored_meta);
   if (!st.ok()) return st;
   const bool existed = found;
   if (!found) {
-    if (!r.create || count_ >= kMaxSessions) {
+    // A node's forwarding session is created by its first request only (acked 1): a later
+    // request of an expired session may have been applied before it expired, and must not
+    // run again; the node then starts a new session.
+    if (!r.create || r.acked > 1 || count_ >= kMaxSessions) {
       *verdict = Verdict::kRefused;
-      results->push_back(ErrorResult(r.create ? "TRYAGAIN too many open sessions (" +
-                                                    std::to_string(kMaxSessions) + ")"
-                                              : Expired(r.session)));
+      const bool full = r.create && r.acked <= 1;
+      results->push_back(ErrorResult(full ? "TRYAGAIN too many open sessions (" +
+                                                std::to_string(kMaxSessions) + ")"
+                                          : Expired(r.session)));
       return common::Status::OK();
+    }
+    if (stored_meta && std::find(erased_.begin(), erased_.end(), r.session) == erased_.end()) {
+      // Expired, and not yet erased (expiry is spread over entries): erase it now, so that
+      // the new session starts clean and the count stays what a restart would count.
+      st = Erase(db, r.session, meta, batch);
+      if (!st.ok()) return st;
     }
     meta = Meta();
     meta.timeout_ms = kDefaultSessionTimeoutMs;
@@ -197,8 +218,11 @@ common::Status SessionTable::Begin(leveldb::DB* db, const Request& r, leveldb::W
   // The client's acknowledgement, never past this request (its results must stay).
   const uint64_t acked = std::max(meta.acked, std::min(r.acked, r.seq));
   std::string stored;
+  // A new session has no results (an expired one's, still in the database until this entry's
+  // batch deletes them, are not its own).
   leveldb::Status s =
-      db->Get(leveldb::ReadOptions(), keys::SessionResultKey(r.session, r.seq), &stored);
+      existed ? db->Get(leveldb::ReadOptions(), keys::SessionResultKey(r.session, r.seq), &stored)
+              : leveldb::Status::NotFound("new session");
   if (s.ok()) {
     std::string_view v = stored;
     if (!keys::Unseal(keys::SessionResultKey(r.session, r.seq), &v) || !DecodeResults(v, results)) {

@@ -12,9 +12,9 @@
 // Expiry is by cluster time, never by a node's clock: every command carries the proposing
 // leader's clock (Command::time_ms); applying keeps the largest time seen. A session unused for
 // its timeout of cluster time expires while an entry is applied, identically on every node. A
-// request in an unknown or expired session is refused unapplied (SESSIONEXPIRED), except in a
-// node's own forwarding session, which its first request creates (the node retries a request
-// for request-timeout-ms, far less than a session's timeout).
+// request in an unknown or expired session is refused unapplied (SESSIONEXPIRED), except the
+// first request (acked 1) of a node's own forwarding session, which creates it; a node whose
+// session expired starts a new one.
 //
 // Bounds: at most kMaxSessions sessions, each holding at most kSessionWindow results.
 //
@@ -43,6 +43,9 @@ inline constexpr uint64_t kSessionWindow = 4096;
 inline constexpr uint64_t kMaxSessions = 65536;
 inline constexpr uint64_t kDefaultSessionTimeoutMs = 3600ull * 1000;
 inline constexpr uint64_t kMaxSessionTimeoutMs = 7ull * 24 * 3600 * 1000;
+// One entry expires at most this many sessions (the rest go with the following entries), so
+// that a jump in cluster time never makes one apply unboundedly long.
+inline constexpr uint64_t kMaxExpiriesPerEntry = 256;
 
 class SessionTable {
  public:
@@ -52,8 +55,8 @@ class SessionTable {
   uint64_t count() const { return count_; }
   uint64_t cluster_time_ms() const { return time_ms_; }
 
-  // Starts an entry stamped `time_ms`: moves cluster time forward to it (never back) and
-  // expires every session whose time is up.
+  // Starts an entry stamped `time_ms` (call it first for every entry): moves cluster time forward
+  // to it (never back) and expires every session whose time is up.
   common::Status Advance(leveldb::DB* db, uint64_t time_ms, leveldb::WriteBatch* batch);
 
   // kSessionOpen in the entry at `index`: a session with id `index`, or TRYAGAIN when the
@@ -86,14 +89,19 @@ class SessionTable {
     uint64_t acked = 1;
     uint64_t expires() const { return last_used_ms + timeout_ms; }
   };
-  // The live session `id`: *found is false when it is unknown or its time is up.
-  common::Status Read(leveldb::DB* db, uint64_t id, Meta* meta, bool* found);
+  // The live session `id`: *found is false when it is unknown or its time is up; *stored (if
+  // given) says whether its record exists, live or not (then *meta holds it).
+  common::Status Read(leveldb::DB* db, uint64_t id, Meta* meta, bool* found,
+                      bool* stored = nullptr);
   void Write(uint64_t id, const Meta& meta, leveldb::WriteBatch* batch);
   // Deletes the session, its results and its expiry key.
   common::Status Erase(leveldb::DB* db, uint64_t id, const Meta& meta, leveldb::WriteBatch* batch);
 
   uint64_t time_ms_ = 0;
   uint64_t count_ = 0;
+  // Sessions erased by the entry being applied (its batch not yet written): at most
+  // kMaxExpiriesPerEntry + 1.
+  std::vector<uint64_t> erased_;
   // No session expires before this cluster time (a lower bound: Advance looks again then).
   uint64_t next_expiry_ms_ = std::numeric_limits<uint64_t>::max();
 };

@@ -237,7 +237,16 @@ common::Status StateMachine::Apply(const raft::Entry& e, ApplyResult* result) {
   CHECK(e.index == applied_index_ + 1)
       << "apply index " << e.index << " after applied index " << applied_index_;
   if (!failed_.ok()) return failed_;
+  common::Status s = ApplyEntry(e, result);
+  // A failed apply may have moved the session table's counters without its batch: nothing
+  // more may be applied (fail-stop), as after a failed write.
+  if (!s.ok() && failed_.ok()) failed_ = s;
+  return s;
+}
+
+common::Status StateMachine::ApplyEntry(const raft::Entry& e, ApplyResult* result) {
   result->duplicate = false;
+  result->refused = false;
   result->results.clear();
   uint64_t new_key_count = key_count_;
   leveldb::WriteBatch batch;
@@ -267,6 +276,7 @@ common::Status StateMachine::Apply(const raft::Entry& e, ApplyResult* result) {
       table = sessions_->Begin(db_.get(), request, &batch, &verdict, &result->results);
       if (!table.ok()) return table;
       result->duplicate = verdict == SessionTable::Verdict::kDuplicate;
+      result->refused = verdict == SessionTable::Verdict::kRefused;
     }
     const bool duplicate = verdict != SessionTable::Verdict::kApply;
     if (!duplicate) {

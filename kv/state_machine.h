@@ -55,6 +55,7 @@ struct OpResult {
 
 struct ApplyResult {
   bool duplicate = false;  // a retried request: these are its first application's results
+  bool refused = false;    // refused unapplied (kv/sessions.h): results holds one error
   std::vector<OpResult> results;
 };
 
@@ -131,6 +132,8 @@ class StateMachine {
   class Writer;
   StateMachine(std::string dir, leveldb::Env* env);
   common::Status OpenGeneration(uint64_t generation);
+  // Apply's work, once its preconditions hold.
+  common::Status ApplyEntry(const raft::Entry& e, ApplyResult* result);
   common::Status SwitchTo(uint64_t generation);
   std::string GenerationPath(uint64_t generation) const;
 

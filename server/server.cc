@@ -201,11 +201,7 @@ common::Status Server::Start() {
 
   // This process's exactly-once session for the writes it forwards: random, so that a restart
   // never reuses the sequence numbers of an earlier run.
-  while (forward_session_ == 0) {
-    CHECK(RAND_bytes(reinterpret_cast<unsigned char*>(&forward_session_),
-                     sizeof(forward_session_)) == 1)
-        << "RAND_bytes failed";
-  }
+  NewForwardSession();
   start_time_ms_ = uv_now(loop_);
   CheckDisk();
 
@@ -380,15 +376,20 @@ void Server::Begin(std::weak_ptr<Client> weak, Connection* conn, DeferredReply r
     }
   };
   const uint16_t slot = plans[0].slot;
-  // A write forwarded without a session of its own goes in this node's forwarding session.
-  const bool node_session = write && (transaction || plans[0].session.id == 0);
+  // A write forwarded without a session of its own goes in this node's forwarding session, and
+  // may then be sent again. Opening or closing a session is neither: it is sent once.
+  const bool session_op = !transaction && !plans[0].ops.empty() &&
+                          (plans[0].ops[0].code == protocol::OpCode::kSessionOpen ||
+                           plans[0].ops[0].code == protocol::OpCode::kSessionClose);
+  const bool node_session = write && !session_op && (transaction || plans[0].session.id == 0);
+  const bool resendable = !session_op;
   raft::Node& n = driver_->node();
   if (n.role() == raft::Role::kLeader) {
     // Leadership lost before anything was proposed: try the new leader, or redirect.
-    auto not_leader = [this, sink, slot, node_session, transaction,
+    auto not_leader = [this, sink, slot, node_session, resendable, transaction,
                        commands = std::move(commands)]() {
       if (config_.follower_mode == FollowerMode::kForward) {
-        ForwardToLeader(sink, EncodeCommands(commands, transaction), node_session);
+        ForwardToLeader(sink, EncodeCommands(commands, transaction), node_session, resendable);
       } else {
         sink(RedirectReply(slot));
       }
@@ -408,7 +409,7 @@ void Server::Begin(std::weak_ptr<Client> weak, Connection* conn, DeferredReply r
     return sink(std::move(out));
   }
   if (config_.follower_mode == FollowerMode::kMoved) return sink(RedirectReply(slot));
-  ForwardToLeader(std::move(sink), EncodeCommands(commands, transaction), node_session);
+  ForwardToLeader(std::move(sink), EncodeCommands(commands, transaction), node_session, resendable);
 }
 
 void Server::RunOnLeader(std::vector<Plan> plans, bool transaction, SessionRef node_session,
@@ -504,12 +505,13 @@ void Server::RunOnLeader(std::vector<Plan> plans, bool transaction, SessionRef n
         switch (o) {
           case RaftDriver::Outcome::kApplied: {
             std::string out;
-            if (r->results.size() != total_ops) {
-              // Only a repeat of an older request of the session gets fewer results: its error.
-              if (!r->results.empty()) {
+            if (r->refused || r->results.size() != total_ops) {
+              // Refused unapplied (its session, its window), or undecodable: one error, the
+              // reply of the whole request.
+              if (!r->results.empty() && r->results[0].kind == kv::OpResult::Kind::kError) {
                 protocol::RespWriter(&out).Error(r->results[0].bulk);
               } else {
-                out = ErrorReply("ERR the request was applied but its results are gone");
+                out = ErrorReply("ERR the request was not applied");
               }
               return sink(std::move(out));
             }
@@ -535,7 +537,7 @@ void Server::RunOnLeader(std::vector<Plan> plans, bool transaction, SessionRef n
       });
 }
 
-void Server::ForwardToLeader(Sink sink, std::string commands, bool node_session) {
+void Server::ForwardToLeader(Sink sink, std::string commands, bool node_session, bool resendable) {
   raft::NodeId leader = driver_->node().leader();
   // No leader, or one this node cannot reach now: the request would not be delivered, so the
   // answer is definite.
@@ -546,11 +548,13 @@ void Server::ForwardToLeader(Sink sink, std::string commands, bool node_session)
   f.sink = std::move(sink);
   f.commands = std::move(commands);
   f.deadline = ticks_ + request_timeout_ticks_ + 2 * election_ticks_;
+  f.resendable = resendable;
   if (node_session) {
     // The session's window bounds the requests in flight (kv/sessions.h).
     if (!forward_seqs_.empty() && forward_seq_ + 1 - *forward_seqs_.begin() >= kv::kSessionWindow) {
       return f.sink(ErrorReply("TRYAGAIN too many forwarded writes in flight"));
     }
+    f.session = forward_session_;
     f.seq = ++forward_seq_;
     forward_seqs_.insert(f.seq);
   }
@@ -565,16 +569,35 @@ void Server::ForwardToLeader(Sink sink, std::string commands, bool node_session)
   }
 }
 
+void Server::NewForwardSession() {
+  uint64_t session = 0;
+  while (session == 0 || session == forward_session_) {
+    CHECK(RAND_bytes(reinterpret_cast<unsigned char*>(&session), sizeof(session)) == 1)
+        << "RAND_bytes failed";
+  }
+  forward_session_ = session;
+  forward_seq_ = 0;
+  forward_seqs_.clear();
+}
+
 void Server::SendForward(uint64_t id, raft::NodeId leader) {
   auto it = forwards_.find(id);
   if (it == forwards_.end()) return;
   Forward& f = it->second;
+  if (f.seq != 0 && f.session != forward_session_) {
+    // The node's session was replaced (it had expired). A request never applied in the old
+    // one moves to the new one; one that may have been applied must not run again.
+    if (f.ambiguous) return FinishForward(id, ErrorReply(kTimeout));
+    f.session = forward_session_;
+    f.seq = ++forward_seq_;
+    forward_seqs_.insert(f.seq);
+  }
   protocol::ForwardRequest q;
   q.from = config_.node_id;
   q.to = leader;
   q.id = id;
   if (f.seq != 0) {
-    q.session = forward_session_;
+    q.session = f.session;
     q.seq = f.seq;
     q.acked = *forward_seqs_.begin();  // every request below it has been answered
   }
@@ -587,21 +610,51 @@ void Server::SendForward(uint64_t id, raft::NodeId leader) {
       auto at = forwards_.find(id);
       if (at == forwards_.end() || at->second.leader != config_.node_id) return;
       if (not_leader) {
-        at->second.leader = 0;  // try again on a later tick
+        at->second.leader = 0;  // nothing was proposed; try again on a later tick
       } else {
-        FinishForward(id, std::move(out));
+        OnForwardAnswer(id, std::move(out));
       }
     });
     return;
   }
-  if (!transport_->SendFrame(leader, q)) f.leader = 0;
+  if (!transport_->SendFrame(leader, q)) f.leader = 0;  // not queued: never delivered
+}
+
+void Server::OnForwardAnswer(uint64_t id, std::string reply) {
+  auto it = forwards_.find(id);
+  if (it == forwards_.end()) return;
+  Forward& f = it->second;
+  if (f.seq != 0 && !f.ambiguous && reply.starts_with("-SESSIONEXPIRED")) {
+    // The node's own session expired, and this request was refused, never applied: start a
+    // new session and send it again there.
+    if (f.session == forward_session_) NewForwardSession();
+    f.leader = 0;
+    return;
+  }
+  if (f.resendable && reply == ErrorReply(kTimeout) && f.deadline > ticks_) {
+    // The leader could not tell the outcome: ask again, in the same session, until the
+    // deadline. The retry cannot apply twice.
+    f.leader = 0;
+    f.ambiguous = true;
+    return;
+  }
+  FinishForward(id, std::move(reply));
 }
 
 void Server::FinishForward(uint64_t id, std::string reply) {
   auto it = forwards_.find(id);
   if (it == forwards_.end()) return;
-  Sink sink = std::move(it->second.sink);
-  if (it->second.seq != 0) forward_seqs_.erase(it->second.seq);
+  Forward& f = it->second;
+  // After an attempt that may have been applied, a refusal of a later copy (its session gone,
+  // or its result already forgotten) does not mean "not applied": the outcome is unknown.
+  if (f.ambiguous && (reply.starts_with("-SESSIONEXPIRED") ||
+                      (reply.starts_with("-ERR request ") &&
+                       reply.find("was already acknowledged") != std::string::npos))) {
+    timeouts_++;
+    reply = ErrorReply(kTimeout);
+  }
+  Sink sink = std::move(f.sink);
+  if (f.seq != 0 && f.session == forward_session_) forward_seqs_.erase(f.seq);
   forwards_.erase(it);
   sink(std::move(reply));
 }
@@ -610,11 +663,21 @@ void Server::RetryForwards() {
   const raft::NodeId leader = driver_->node().leader();
   const bool reachable =
       leader != raft::kNoNode && (leader == config_.node_id || transport_->connected(leader));
+  // In id order, which is the order the requests came in: a pipeline's writes reach the new
+  // leader in the order the client sent them.
   std::vector<uint64_t> expired, resend;
-  for (const auto& [id, f] : forwards_) {
+  for (auto& [id, f] : forwards_) {
     if (f.deadline <= ticks_) {
       expired.push_back(id);
-    } else if (reachable && (f.leader != leader || ticks_ - f.sent >= 2 * election_ticks_)) {
+      continue;
+    }
+    if (!reachable) continue;
+    if (f.leader == 0) {
+      resend.push_back(id);  // the last attempt was refused, lost, or never went out
+    } else if (f.resendable && (f.leader != leader || ticks_ - f.sent >= 2 * election_ticks_)) {
+      // The node it went to no longer leads, or it has had no answer for long (a lost frame):
+      // that attempt may still be applied.
+      f.ambiguous = true;
       resend.push_back(id);
     }
   }
@@ -633,20 +696,31 @@ void Server::RetryForwards() {
 void Server::OnPeerState(uint64_t peer, bool connected) {
   if (connected) return;
   // Requests sent over the lost connection may or may not have reached the leader: send them
-  // again (same session and number) once a leader is reachable.
+  // again (same session and number) once a leader is reachable; one that cannot be sent
+  // again has an unknown outcome.
+  std::vector<uint64_t> lost;
   for (auto& [id, f] : forwards_) {
-    if (f.leader == peer) f.leader = 0;
+    if (f.leader != peer) continue;
+    if (f.resendable) {
+      f.leader = 0;
+      f.ambiguous = true;
+    } else {
+      lost.push_back(id);
+    }
+  }
+  for (uint64_t id : lost) {
+    timeouts_++;
+    FinishForward(id, ErrorReply(kTimeout));
   }
 }
 
 void Server::OnForwardReply(protocol::ForwardReply r) {
   auto it = forwards_.find(r.id);
   if (it == forwards_.end() || it->second.leader != r.from) return;  // answered already
-  Forward& f = it->second;
-  // Nothing was proposed (not_leader), or the leader could not tell the outcome: ask again, in
-  // the same session, until the deadline. The retry cannot apply twice.
-  if (r.not_leader || (r.reply == ErrorReply(kTimeout) && f.deadline > ticks_)) {
-    f.leader = 0;
+  if (r.not_leader) {
+    // Nothing was proposed: ask the leader this node knows now (at once if there is another
+    // one, else on a later tick), until the deadline.
+    it->second.leader = 0;
     const raft::NodeId leader = driver_->node().leader();
     if (leader != raft::kNoNode && leader != r.from &&
         (leader == config_.node_id || transport_->connected(leader))) {
@@ -655,7 +729,7 @@ void Server::OnForwardReply(protocol::ForwardReply r) {
     }
     return;
   }
-  FinishForward(r.id, std::move(r.reply));
+  OnForwardAnswer(r.id, std::move(r.reply));
 }
 
 void Server::OnForwardRequest(protocol::ForwardRequest q) {

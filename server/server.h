@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -75,7 +76,12 @@ class Server : public ClientHandler {
     uint64_t deadline = 0;  // tick
     uint64_t sent = 0;      // tick of the last attempt
     std::string commands;
-    uint64_t seq = 0;  // in the node's forwarding session; 0: none
+    uint64_t session = 0;  // the node's forwarding session it is in, and its number there;
+    uint64_t seq = 0;      // 0: none (a read, or a write in the client's own session)
+    // Whether a lost attempt may be sent again (RAFT.SESSION is sent once), and whether an
+    // attempt that may have been applied was followed by another.
+    bool resendable = true;
+    bool ambiguous = false;
   };
   struct Transfer {
     uint64_t target;
@@ -97,11 +103,16 @@ class Server : public ClientHandler {
              bool transaction, bool write);
   // Forwards encoded `commands` to the leader; `node_session`: a write without a session of its
   // own, sent in this node's forwarding session.
-  void ForwardToLeader(Sink sink, std::string commands, bool node_session);
+  void ForwardToLeader(Sink sink, std::string commands, bool node_session, bool resendable);
   // Sends (again) forward `id` to `leader`, or serves it here if this node now leads.
   void SendForward(uint64_t id, raft::NodeId leader);
+  // The leader's answer to forward `id`: relayed, or, for an answer that means "ask again",
+  // kept for a later attempt.
+  void OnForwardAnswer(uint64_t id, std::string reply);
   // Answers forward `id` and forgets it.
   void FinishForward(uint64_t id, std::string reply);
+  // Replaces the node's forwarding session (the old one expired).
+  void NewForwardSession();
   // Each tick: expires forwards past their deadline and sends again those whose attempt was
   // lost, went to a node that no longer leads, or has had no answer for two election
   // timeouts (a dropped frame).
@@ -153,7 +164,7 @@ class Server : public ClientHandler {
   uint64_t forward_seq_ = 0;
   std::set<uint64_t> forward_seqs_;  // the forwarding session's requests in flight
   uint64_t next_forward_id_ = 0;
-  std::unordered_map<uint64_t, Forward> forwards_;
+  std::map<uint64_t, Forward> forwards_;  // by id: the order requests came in
   std::vector<Transfer> transfers_;
 
   // For INFO # Stats.

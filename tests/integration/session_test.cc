@@ -71,6 +71,9 @@ TEST(IntegrationSession, RequestsApplyOnceWhicheverNodeTheyReach) {
   EXPECT_EQ(c.Call({"RAFT.REQUEST", "77777", "1", "1", "SET", "s:other", "x"}),
             Err("SESSIONEXPIRED session 77777 is unknown or expired"));
   EXPECT_EQ(c.Call({"EXISTS", "s:other"}), Int(0));
+  // A refusal is the whole reply, whatever the command would have answered.
+  EXPECT_EQ(c.Call({"RAFT.REQUEST", "77777", "1", "1", "SETNX", "s:other", "x"}),
+            Err("SESSIONEXPIRED session 77777 is unknown or expired"));
   // Bad input.
   EXPECT_EQ(c.Call({"RAFT.REQUEST", id, "0", "1", "SET", "k", "v"}),
             Err("ERR invalid request number '0'"));
@@ -108,8 +111,8 @@ TEST(IntegrationSession, SessionExpiresAfterItsTimeoutOfClusterTime) {
 }
 
 // Plain APPENDs pipelined through a follower (which forwards them in its own session) while
-// the leader is killed: whatever the follower acknowledged is in the value exactly once, and
-// nothing is in it twice.
+// the leader is killed: whatever the follower acknowledged is in the value exactly once,
+// nothing is in it twice, and the writes applied in the order they were sent.
 TEST(IntegrationSession, ForwardedWritesApplyOnceAcrossALeaderKill) {
   TestCluster cluster(3);
   ASSERT_TRUE(cluster.Start());
@@ -164,6 +167,14 @@ TEST(IntegrationSession, ForwardedWritesApplyOnceAcrossALeaderKill) {
     EXPECT_EQ(tokens.count(t) ? tokens[t] : 0, 1) << "acknowledged " << t;
   }
   for (const auto& [t, n] : tokens) EXPECT_EQ(n, 1) << t << " applied " << n << " times";
+  // One connection's pipeline applies in the order it was sent, resent writes included.
+  const std::string all(value->str, value->len);
+  int previous = -1;
+  for (size_t start = 0, end; (end = all.find(';', start)) != std::string::npos; start = end + 1) {
+    const int index = std::stoi(all.substr(start + 1, end - start - 1));
+    EXPECT_GT(index, previous) << "t" << index << " applied after t" << previous;
+    previous = index;
+  }
   EXPECT_LE(tokens.size(), static_cast<size_t>(2 * kBatch));
   std::printf(
       "acknowledged %zu of %d, unknown %d, applied %zu, follower retries %llu\n",

@@ -552,7 +552,15 @@ TEST_P(StateMachineTest, SessionCloseForgetsTheSession) {
   EXPECT_EQ(sm_->session_count(), 0u);
 }
 
-TEST_P(StateMachineTest, ForwardingSessionIsCreatedByItsFirstRequest) {
+// Applies `c` and returns the whole ApplyResult.
+ApplyResult ApplyFull(StateMachine& sm, const Command& c) {
+  raft::Entry e{3, sm.applied_index() + 1, raft::EntryType::kNormal, protocol::EncodeCommand(c)};
+  ApplyResult r;
+  EXPECT_TRUE(sm.Apply(e, &r).ok());
+  return r;
+}
+
+TEST_P(StateMachineTest, ForwardingSessionIsCreatedByItsFirstRequestOnly) {
   bool dup = true;
   Command c = Request(uint64_t{1} << 63 | 7, 1, 1, MakeOp(OpCode::kAppend, {"k"}, {"x"}));
   c.create_session = true;
@@ -562,6 +570,73 @@ TEST_P(StateMachineTest, ForwardingSessionIsCreatedByItsFirstRequest) {
   Apply(c, &dup);
   EXPECT_TRUE(dup);
   EXPECT_EQ(Value("k"), "x");
+  // A later request of a session that is gone may have been applied before it went: it is
+  // refused, never applied again, whatever create says.
+  Command later = Request(99, 5, 5, MakeOp(OpCode::kAppend, {"k"}, {"y"}));
+  later.create_session = true;
+  ApplyResult r = ApplyFull(*sm_, later);
+  EXPECT_TRUE(r.refused);
+  ASSERT_EQ(r.results.size(), 1u);
+  EXPECT_EQ(r.results[0].bulk, "SESSIONEXPIRED session 99 is unknown or expired");
+  EXPECT_EQ(Value("k"), "x");
+  EXPECT_EQ(sm_->session_count(), 1u);
+}
+
+TEST_P(StateMachineTest, RefusedRequestsAreMarkedRefused) {
+  Op setnx = MakeOp(OpCode::kSet, {"k"}, {"v"});
+  setnx.nx = true;
+  Command c = Request(4242, 1, 1, setnx);
+  ApplyResult r = ApplyFull(*sm_, c);
+  EXPECT_TRUE(r.refused);
+  EXPECT_FALSE(r.duplicate);
+  EXPECT_EQ(r.results[0].kind, OpResult::Kind::kError);
+  const uint64_t id = Run({SessionOp(OpCode::kSessionOpen, 60'000)})[0].integer;
+  r = ApplyFull(*sm_, Request(id, 1, 1, MakeOp(OpCode::kSet, {"k"}, {"v"})));
+  EXPECT_FALSE(r.refused);
+  r = ApplyFull(*sm_, Request(id, 1, 1, MakeOp(OpCode::kSet, {"k"}, {"v"})));
+  EXPECT_FALSE(r.refused);
+  EXPECT_TRUE(r.duplicate);
+}
+
+TEST_P(StateMachineTest, ExpiryIsSpreadOverEntriesAndCountsStayExact) {
+  const uint64_t per_entry = kv::kMaxExpiriesPerEntry;
+  time_ms_ = 1'000;
+  // A node's forwarding session (the default timeout, an hour), sessions of 1 s, and one of a
+  // week.
+  Command node = Request(uint64_t{1} << 63 | 1, 1, 1, MakeOp(OpCode::kAppend, {"k"}, {"x"}));
+  node.create_session = true;
+  Apply(node);
+  for (uint64_t i = 0; i < 3 * per_entry + 43; i++) {
+    Run({SessionOp(OpCode::kSessionOpen, 1'000)});
+  }
+  Run({SessionOp(OpCode::kSessionOpen, static_cast<int64_t>(kv::kMaxSessionTimeoutMs))});
+  EXPECT_EQ(sm_->session_count(), 3 * per_entry + 45);
+  // Hours later: each entry expires at most per_entry sessions, in expiry order (the node's
+  // last).
+  time_ms_ = 10'000'000;
+  Run({MakeOp(OpCode::kSet, {"a"}, {"1"})});
+  EXPECT_EQ(sm_->session_count(), 2 * per_entry + 45);
+  // The node's session has expired: a later request of it (acked > 1) may have been applied in
+  // it, so it is refused, not applied.
+  Command later = node;
+  later.seq = later.acked = 2;
+  later.ops = {MakeOp(OpCode::kAppend, {"k"}, {"y"})};
+  later.time_ms = time_ms_;
+  ApplyResult r = ApplyFull(*sm_, later);
+  EXPECT_TRUE(r.refused);
+  EXPECT_EQ(Value("k"), "x");
+  EXPECT_EQ(sm_->session_count(), per_entry + 45);
+  // Its first request of a new life (acked 1), while its old record still waits for expiry:
+  // the old one is erased and a new one created, not answered from the old one's results.
+  bool dup = true;
+  Apply(node, &dup);
+  EXPECT_FALSE(dup);
+  EXPECT_EQ(Value("k"), "xx");
+  EXPECT_EQ(sm_->session_count(), 45u);
+  Run({MakeOp(OpCode::kSet, {"a"}, {"2"})});
+  EXPECT_EQ(sm_->session_count(), 2u);  // the week-long one and the node's new one
+  Reopen();
+  EXPECT_EQ(sm_->session_count(), 2u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Env, StateMachineTest, ::testing::Values(false, true), test::EnvName);
