@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -51,6 +52,44 @@ int EphemeralLow() {
   if (!(in >> low >> high)) low = 32768;
   return low;
 }
+
+// Test processes that run at the same time (ctest -j) draw ports from the same range. A port
+// is bound by its node only while the node runs, so a node killed and started again could
+// find its port taken by another process's cluster. Each TestCluster therefore claims its
+// ports machine-wide for its whole life: a file named after the port, created exclusively in
+// this directory and holding the owner's pid (a claim whose owner is gone is stale).
+std::string ClaimDir() {
+  const char* tmp = std::getenv("TMPDIR");
+  return std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/raftkv-it-ports";
+}
+
+bool ClaimPort(uint16_t port) {
+  const std::string dir = ClaimDir();
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::string path = dir + "/" + std::to_string(port);
+  for (int attempt = 0; attempt < 2; attempt++) {
+    int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      const std::string pid = std::to_string(::getpid());
+      bool ok = ::write(fd, pid.data(), pid.size()) == static_cast<ssize_t>(pid.size());
+      ::close(fd);
+      if (!ok) ::unlink(path.c_str());
+      return ok;
+    }
+    if (errno != EEXIST) return false;
+    std::ifstream in(path);
+    long owner = 0;
+    if ((in >> owner) && owner > 0 &&
+        (::kill(static_cast<pid_t>(owner), 0) == 0 || errno == EPERM)) {
+      return false;  // held by a live process
+    }
+    ::unlink(path.c_str());  // stale (or half-written): take it over
+  }
+  return false;
+}
+
+void UnclaimPort(uint16_t port) { ::unlink((ClaimDir() + "/" + std::to_string(port)).c_str()); }
 
 // Binds a TCP socket to 127.0.0.1:port (no SO_REUSEADDR, so nobody else can bind it while
 // it is held). Returns the fd, or -1 if the port is taken.
@@ -341,6 +380,7 @@ TestCluster::~TestCluster() {
     while (n.pid > 0 && !Reap(n) && Clock::now() < deadline) std::this_thread::sleep_for(Millis(5));
   }
   ReleasePorts();
+  ReleaseClaims();
   bool failed = ::testing::Test::HasFailure();
   const ::testing::TestSuite* suite = ::testing::UnitTest::GetInstance()->current_test_suite();
   if (suite != nullptr && suite->Failed()) failed = true;
@@ -367,6 +407,7 @@ const TestCluster::Node& TestCluster::node(int id) const {
 
 ::testing::AssertionResult TestCluster::ReservePorts() {
   ReleasePorts();
+  ReleaseClaims();
   // 10100..16899: below the ephemeral range, and apart from the ports of the default local
   // cluster (7001.., 17001..) and of the shell tests (tests/e2e: 20001 and up).
   const int ephemeral_low = EphemeralLow();
@@ -381,6 +422,9 @@ const TestCluster::Node& TestCluster::node(int id) const {
   std::vector<uint16_t> ports;
   for (int attempt = 0; attempt < 10000 && ports.size() < 2 * nodes_.size(); attempt++) {
     uint16_t port = static_cast<uint16_t>(pick(rng));
+    if (std::find(ports.begin(), ports.end(), port) != ports.end()) continue;
+    if (!ClaimPort(port)) continue;
+    claimed_ports_.push_back(port);
     int fd = BindPort(port);
     if (fd < 0) continue;
     reserved_fds_.push_back(fd);
@@ -396,6 +440,11 @@ const TestCluster::Node& TestCluster::node(int id) const {
     nodes_[i].peer_port = ports[2 * i + 1];
   }
   return ::testing::AssertionSuccess();
+}
+
+void TestCluster::ReleaseClaims() {
+  for (uint16_t port : claimed_ports_) UnclaimPort(port);
+  claimed_ports_.clear();
 }
 
 void TestCluster::ReleasePorts() {

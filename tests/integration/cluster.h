@@ -8,7 +8,10 @@
 // are drawn at random from 10100..16899, below the kernel's ephemeral range (so no outgoing
 // connection of any process can take one while its node is down) and apart from the ports
 // the shell tests and the default local cluster use, each checked free by binding it; the
-// sockets are held until just before the nodes start. If a node exits while the cluster
+// sockets are held until just before the nodes start. Each port is also claimed machine-wide
+// for the cluster's life ($TMPDIR/raftkv-it-ports/<port>, holding the pid), so that a test
+// process running beside this one never takes the port of a node that is down here for a
+// restart. If a node exits while the cluster
 // first starts (another process took a port in that instant), every node is killed and the
 // cluster starts again on new ports. A node's stdout and stderr go to `node<I>.log` in the
 // temporary directory; the logs are printed when the test that owns the cluster has failed.
@@ -247,7 +250,9 @@ class TestCluster {
 
   Node& node(int id);
   const Node& node(int id) const;
-  // Picks 2N free ports and holds them bound in reserved_fds_.
+  // Picks 2N free ports, claims them for this cluster's life (claimed_ports_: no other test
+  // process picks them, even while a node is down) and holds them bound in reserved_fds_
+  // until the nodes start.
   ::testing::AssertionResult ReservePorts();
   void ReleasePorts();
   // The argv of node `id`.
@@ -262,6 +267,8 @@ class TestCluster {
   std::string root_;  // the temporary directory
   std::vector<Node> nodes_;
   std::vector<int> reserved_fds_;
+  std::vector<uint16_t> claimed_ports_;
+  void ReleaseClaims();
   bool ports_fixed_ = false;  // true once the cluster has started on its ports
 };
 
