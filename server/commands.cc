@@ -487,6 +487,11 @@ bool IsDataCommand(std::string_view lower_name) {
   return c != nullptr && c->data;
 }
 
+bool IsSessionCommand(const Plan& plan) {
+  return !plan.ops.empty() &&
+         (plan.ops[0].code == OpCode::kSessionOpen || plan.ops[0].code == OpCode::kSessionClose);
+}
+
 bool AllowedInMulti(std::string_view lower_name) {
   return lower_name != "raft.request" && lower_name != "raft.session" &&
          lower_name != "raft.transfer-leader";

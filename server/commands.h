@@ -105,6 +105,10 @@ std::string HelpReply(std::string_view command);
 // (connection commands, INFO, CLUSTER, ...) are answered by whichever node the client is on.
 bool IsDataCommand(std::string_view lower_name);
 
+// Whether `plan` opens or closes a session (RAFT.SESSION): proposed outside any session, and
+// never sent twice.
+bool IsSessionCommand(const Plan& plan);
+
 // Whether the data command `lower_name` may be queued by MULTI (RAFT.REQUEST, RAFT.SESSION and
 // RAFT.TRANSFER-LEADER may not).
 bool AllowedInMulti(std::string_view lower_name);

@@ -378,9 +378,7 @@ void Server::Begin(std::weak_ptr<Client> weak, Connection* conn, DeferredReply r
   const uint16_t slot = plans[0].slot;
   // A write forwarded without a session of its own goes in this node's forwarding session, and
   // may then be sent again. Opening or closing a session is neither: it is sent once.
-  const bool session_op = !transaction && !plans[0].ops.empty() &&
-                          (plans[0].ops[0].code == protocol::OpCode::kSessionOpen ||
-                           plans[0].ops[0].code == protocol::OpCode::kSessionClose);
+  const bool session_op = !transaction && IsSessionCommand(plans[0]);
   const bool node_session = write && !session_op && (transaction || plans[0].session.id == 0);
   const bool resendable = !session_op;
   raft::Node& n = driver_->node();
@@ -462,9 +460,7 @@ void Server::RunOnLeader(std::vector<Plan> plans, bool transaction, SessionRef n
   // reply, built from its share of the results.
   protocol::Command cmd;
   SessionRef session = !transaction && plans[0].session.id != 0 ? plans[0].session : node_session;
-  const protocol::OpCode first =
-      plans[0].ops.empty() ? protocol::OpCode::kGet : plans[0].ops[0].code;
-  if (first == protocol::OpCode::kSessionOpen || first == protocol::OpCode::kSessionClose) {
+  if (!transaction && IsSessionCommand(plans[0])) {
     session = SessionRef();  // opening or closing a session is not a request in one
   }
   if (config_.debug_unsafe == DebugUnsafe::kNoDedup) session = SessionRef();  // deliberately

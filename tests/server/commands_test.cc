@@ -200,6 +200,10 @@ TEST(PlanCommand, RaftRequestPlansTheCommandItWrapsWithItsSession) {
             "-ERR invalid session timeout '604801': seconds from 1 to 604800\r\n");
   EXPECT_EQ(PlanCommand({"RAFT.SESSION", "close", "9"}).ops[0].incr, 9);
   EXPECT_EQ(error({"RAFT.SESSION", "close", "-9"}), "-ERR invalid session id '-9'\r\n");
+  EXPECT_TRUE(IsSessionCommand(open));
+  EXPECT_TRUE(IsSessionCommand(PlanCommand({"RAFT.SESSION", "close", "9"})));
+  EXPECT_FALSE(IsSessionCommand(w));
+  EXPECT_FALSE(IsSessionCommand(r));
   EXPECT_FALSE(AllowedInMulti("raft.request"));
   EXPECT_FALSE(AllowedInMulti("raft.session"));
   EXPECT_TRUE(AllowedInMulti("set"));
