@@ -1,5 +1,6 @@
 #include "server/snapshot_stream.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -26,12 +27,21 @@ struct SnapshotSender::ReadJob {
   std::string chunk;
   bool last = false;
   common::Status status;
+  int64_t charged = 0;  // taken from the budget when the read started
 };
 
 SnapshotSender::SnapshotSender(Options options, Hooks hooks, BackgroundWork* background)
     : options_(options), hooks_(std::move(hooks)), background_(background) {
   CHECK(options_.window_chunks >= 1 && options_.stall_ticks >= 1) << "bad snapshot options";
+  // Far from overflowing the budget's int64_t, whatever the debt of a chunk of one large value.
+  constexpr uint64_t kMaxBytes = uint64_t{1} << 60;
+  CHECK(options_.max_bytes_per_tick < kMaxBytes &&
+        (!throttling() || options_.chunk_bytes < kMaxBytes))
+      << "bad snapshot throttle";
+  budget_ = budget_cap();
 }
+
+void SnapshotSender::Refund(int64_t bytes) { budget_ = std::min(budget_ + bytes, budget_cap()); }
 
 void SnapshotSender::Log(LogLevel level, const std::string& line) {
   if (hooks_.log) hooks_.log(level, line);
@@ -71,26 +81,54 @@ void SnapshotSender::Pump(raft::NodeId follower) {
   if (it == streams_.end()) return;
   Stream& s = it->second;
   if (s.reading || s.read_all || s.unacked.size() >= options_.window_chunks) return;
+  s.throttled = throttling() && budget_ <= 0;
+  if (s.throttled) return;
   s.reading = true;
   auto job = std::make_shared<ReadJob>();
   job->reader = std::move(s.reader);
+  if (throttling()) {
+    // Charged before the read, so that no other stream spends the same budget meanwhile.
+    job->charged = static_cast<int64_t>(options_.chunk_bytes);
+    budget_ -= job->charged;
+    last_read_ = follower;
+  }
   uint64_t id = s.id;
   // `done` may run inside Run (InlineBackgroundWork): nothing here after it.
   background_->Run([job] { job->status = job->reader->Next(&job->chunk, &job->last); },
                    [this, follower, id, job] { OnRead(follower, id, job); });
 }
 
+void SnapshotSender::PumpThrottled() {
+  if (!throttling()) return;
+  std::vector<raft::NodeId> turn;
+  for (auto it = streams_.upper_bound(last_read_); it != streams_.end(); ++it) {
+    if (it->second.throttled) turn.push_back(it->first);
+  }
+  for (auto it = streams_.begin(); it != streams_.end() && it->first <= last_read_; ++it) {
+    if (it->second.throttled) turn.push_back(it->first);
+  }
+  // By id: a read may finish inside Pump (InlineBackgroundWork) and end a stream.
+  for (raft::NodeId follower : turn) {
+    if (budget_ <= 0) break;
+    Pump(follower);
+  }
+}
+
 void SnapshotSender::OnRead(raft::NodeId follower, uint64_t id,
                             const std::shared_ptr<ReadJob>& job) {
   if (stopped_) return;
   auto it = streams_.find(follower);
-  if (it == streams_.end() || it->second.id != id) return;  // abandoned while reading
-  Stream& s = it->second;
-  s.reading = false;
-  if (!job->status.ok()) {
-    Abandon(follower, "reading it failed: " + job->status.ToString(), true);
+  if (it == streams_.end() || it->second.id != id || !job->status.ok()) {
+    // Nothing is sent: the budget gets its charge back.
+    Refund(job->charged);
+    if (it != streams_.end() && it->second.id == id) {
+      Abandon(follower, "reading it failed: " + job->status.ToString(), true);
+    }
+    PumpThrottled();
     return;
   }
+  Stream& s = it->second;
+  s.reading = false;
   // After the last chunk the reader goes with the job, releasing its LevelDB snapshot.
   if (!job->last) s.reader = std::move(job->reader);
   size_t bytes = job->chunk.size();
@@ -104,8 +142,19 @@ void SnapshotSender::OnRead(raft::NodeId follower, uint64_t id,
   c.data = std::move(job->chunk);
   c.last = job->last;
   if (!hooks_.send_frame(follower, c)) {
+    Refund(job->charged);
     Abandon(follower, "the transport did not take a chunk", true);
+    PumpThrottled();
     return;
+  }
+  if (throttling()) {
+    // The charge was an estimate: the chunk costs what it holds.
+    int64_t actual = static_cast<int64_t>(bytes);
+    if (actual > job->charged) {
+      budget_ -= actual - job->charged;
+    } else {
+      Refund(job->charged - actual);
+    }
   }
   s.sent += bytes;
   s.unacked.push_back(s.sent);
@@ -113,6 +162,8 @@ void SnapshotSender::OnRead(raft::NodeId follower, uint64_t id,
   s.chunks++;
   stats_.chunks_sent++;
   stats_.bytes_sent += bytes;
+  // Streams waiting for budget go first: this one just had its turn.
+  PumpThrottled();
   Pump(follower);
 }
 
@@ -140,6 +191,7 @@ void SnapshotSender::OnAck(const protocol::SnapshotAck& ack) {
     return;
   }
   while (!s.unacked.empty() && s.unacked.front() <= ack.offset_received) s.unacked.pop_front();
+  s.acked = ack.offset_received;
   s.idle_ticks = 0;
   if (s.read_all && s.unacked.empty()) {
     stats_.completed++;
@@ -160,15 +212,35 @@ void SnapshotSender::Tick(bool leader, raft::Term term) {
     bool report;
   };
   std::vector<End> ends;
+  bool throttled = false;
   for (auto& [follower, s] : streams_) {
+    s.elapsed_ticks++;
+    throttled = throttled || s.throttled;
     if (!leader || s.term != term) {
       ends.push_back({follower, "this node no longer leads term " + std::to_string(s.term), false});
-    } else if (++s.idle_ticks >= options_.stall_ticks) {
+      continue;
+    }
+    // Only what the follower or the disk owes counts: waiting for budget is not stalling.
+    if (s.unacked.empty() && !s.reading) continue;
+    if (++s.idle_ticks >= options_.stall_ticks) {
       ends.push_back(
           {follower, "no chunk acknowledged in " + std::to_string(s.idle_ticks) + " ticks", true});
     }
   }
+  if (throttled) stats_.throttled_ticks++;
   for (const End& e : ends) Abandon(e.follower, e.why, e.report);
+  if (!throttling()) return;
+  Refund(budget_cap());
+  PumpThrottled();
+}
+
+std::vector<SnapshotSender::Progress> SnapshotSender::progress() const {
+  std::vector<Progress> out;
+  out.reserve(streams_.size());
+  for (const auto& [follower, s] : streams_) {
+    out.push_back({follower, s.meta, s.sent, s.acked, s.chunks, s.elapsed_ticks, s.throttled});
+  }
+  return out;
 }
 
 void SnapshotSender::Abandon(raft::NodeId follower, const std::string& why, bool report) {
@@ -284,7 +356,7 @@ void SnapshotReceiver::Write(protocol::SnapshotChunk chunk, bool new_stream) {
                                  std::to_string(stream_->from) + ": a new stream began");
     }
     job->old = std::move(writer_);
-    stream_ = Stream{job->header.from, job->header.term, MetaOf(job->header), 0, 0};
+    stream_ = Stream{job->header.from, job->header.term, MetaOf(job->header), 0, 0, 0};
     stats_.started++;
   } else {
     job->writer = std::move(writer_);
@@ -369,13 +441,20 @@ void SnapshotReceiver::Discard(std::unique_ptr<kv::StateMachine::SnapshotWriter>
 }
 
 void SnapshotReceiver::Tick() {
-  if (stopped_ || !stream_.has_value() || busy_ || !queue_.empty()) return;
+  if (stopped_ || !stream_.has_value()) return;
+  stream_->elapsed_ticks++;
+  if (busy_ || !queue_.empty()) return;
   if (++stream_->idle_ticks < options_.stall_ticks) return;
   Log(LogLevel::kNotice, "dropped the incomplete " + Describe(stream_->meta) + " from node " +
                              std::to_string(stream_->from) + ": nothing came for " +
                              std::to_string(stream_->idle_ticks) + " ticks");
   stream_.reset();
   if (writer_ != nullptr) Discard(std::move(writer_));
+}
+
+std::optional<SnapshotReceiver::ReceiveProgress> SnapshotReceiver::progress() const {
+  if (!stream_.has_value()) return std::nullopt;
+  return ReceiveProgress{stream_->from, stream_->meta, stream_->received, stream_->elapsed_ticks};
 }
 
 void SnapshotReceiver::Stop() {

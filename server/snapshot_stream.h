@@ -25,6 +25,33 @@
 // kSnapshot and a new stream starts. The receiver drops an incomplete stream that has been idle
 // for `stall_ticks` ticks. A write error other than a bad chunk is fatal (fail-stop).
 //
+// Throttle. A sender with `max_bytes_per_tick` = N > 0 shares one token bucket among all its
+// streams, so that N is this node's whole snapshot send rate. The bucket holds a budget in
+// bytes, which starts at N; each Tick adds N, up to a cap of N. A read may start while the
+// budget is positive, and charges `chunk_bytes` (C) at once, so that streams reading in
+// parallel cannot all overdraw it; when the chunk is read, the charge is corrected to its
+// actual size (a chunk of one large value costs all of it, the short last chunk less), and a
+// chunk that is not sent is refunded. So the budget never exceeds N and, while chunks hold at
+// most C bytes, never falls below 1 - C: a chunk larger than a tick's budget still goes out,
+// and the debt it leaves delays the next read. Every byte read is charged and the bucket gains
+// at most N a tick, so the bytes read between the end of one Tick and the end of the W-th
+// after it (or from construction to the end of the W-th Tick) are at most
+// (W + 1) * N + C - 1: the long-run average is at most N a tick, and a burst at most one
+// tick's budget plus one chunk. The bucket refills only up to N, so time in which no stream
+// could use it is not saved up; a stream that is always ready to read loses no refill and
+// gets the whole N. The next chunk is read only when the budget allows, so a throttled stream
+// holds no more memory than an unthrottled one.
+//
+// Streams take turns: when the bucket refills, the streams waiting for it start their reads in
+// round-robin order of follower id, beginning after the one that started a read last. The
+// budget is positive only while no stream waits, so a stream whose window opens meanwhile
+// finds it spent and waits its turn with the others.
+//
+// A stream waiting for budget with nothing in flight is not stalled: `stall_ticks` counts only
+// ticks in which a chunk is sent and not acknowledged or a read is under way, the two things
+// the follower or the disk owes it. The core's own snapshot timeout may run out meanwhile; it
+// then asks again (Start in the same term), which lets the stream go on.
+//
 // Neither class reads or writes a chunk on the loop thread: each piece of work goes to a
 // BackgroundWork, one at a time per stream, and its outcome comes back on the loop thread.
 // Time is counted in ticks, passed in, so that tests decide when a stream has stalled.
@@ -42,6 +69,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "kv/state_machine.h"
@@ -65,8 +93,12 @@ class SnapshotSender {
     size_t chunk_bytes = 1 << 20;
     // Chunks sent and not yet acknowledged, per stream. REQUIRES: >= 1.
     size_t window_chunks = 4;
-    // Ticks without an acknowledged chunk after which a stream is abandoned. REQUIRES: >= 1.
+    // Ticks without an acknowledged chunk, while one is in flight or being read, after which a
+    // stream is abandoned. REQUIRES: >= 1.
     int stall_ticks = 40;
+    // Bytes of snapshot data all streams together may read per tick on average (the throttle
+    // above), or 0 for no limit. REQUIRES: < 2^60, and chunk_bytes < 2^60 when it is not 0.
+    uint64_t max_bytes_per_tick = 0;
   };
   struct Hooks {
     // A reader of the state machine's current state, or nullptr when none may be opened now
@@ -84,6 +116,17 @@ class SnapshotSender {
     uint64_t abandoned = 0;
     uint64_t chunks_sent = 0;
     uint64_t bytes_sent = 0;
+    uint64_t throttled_ticks = 0;  // ticks in which some stream waited for budget
+  };
+  // One stream, for INFO.
+  struct Progress {
+    raft::NodeId follower = raft::kNoNode;
+    raft::SnapshotMeta snapshot;  // what the stream carries
+    uint64_t bytes_sent = 0;
+    uint64_t bytes_acked = 0;  // the follower has written this much of it
+    uint64_t chunks_sent = 0;
+    uint64_t elapsed_ticks = 0;  // ticks since the stream started
+    bool throttled = false;      // its next read waits for budget
   };
 
   // REQUIRES: `background` outlives this object, and calls no `done` after it is destroyed.
@@ -111,6 +154,8 @@ class SnapshotSender {
 
   bool streaming(raft::NodeId follower) const { return streams_.count(follower) > 0; }
   const Stats& stats() const { return stats_; }
+  // The streams under way, in order of follower id.
+  std::vector<Progress> progress() const;
 
  private:
   struct Stream {
@@ -122,14 +167,24 @@ class SnapshotSender {
     bool reading = false;
     bool read_all = false;
     uint64_t sent = 0;             // bytes sent
+    uint64_t acked = 0;            // bytes acknowledged
     std::deque<uint64_t> unacked;  // end offset of each chunk sent and not acknowledged
     uint64_t chunks = 0;
-    int idle_ticks = 0;
+    int idle_ticks = 0;  // ticks without an acknowledgement while something was owed
+    uint64_t elapsed_ticks = 0;
+    bool throttled = false;  // the window has room, the budget has not
   };
   struct ReadJob;
 
-  // Reads the next chunk if the window has room. Does nothing after handing the read over.
+  bool throttling() const { return options_.max_bytes_per_tick > 0; }
+  int64_t budget_cap() const { return static_cast<int64_t>(options_.max_bytes_per_tick); }
+  // Returns `bytes` of charge to the budget, up to its cap.
+  void Refund(int64_t bytes);
+  // Reads the next chunk if the window has room and the budget allows. Does nothing after
+  // handing the read over.
   void Pump(raft::NodeId follower);
+  // Pumps the streams waiting for budget, round-robin after the one that read last.
+  void PumpThrottled();
   void OnRead(raft::NodeId follower, uint64_t id, const std::shared_ptr<ReadJob>& job);
   void Abandon(raft::NodeId follower, const std::string& why, bool report);
   void Log(LogLevel level, const std::string& line);
@@ -139,6 +194,9 @@ class SnapshotSender {
   BackgroundWork* background_;
   std::map<raft::NodeId, Stream> streams_;
   uint64_t next_id_ = 0;
+  // The throttle's bucket, in bytes; at most budget_cap(), negative while in debt.
+  int64_t budget_ = 0;
+  raft::NodeId last_read_ = raft::kNoNode;  // the stream that started a read last
   bool stopped_ = false;
   Stats stats_;
 };
@@ -175,6 +233,13 @@ class SnapshotReceiver {
     uint64_t chunks_refused = 0;  // answered ok = false
     uint64_t chunks_skipped = 0;  // out of place: answered with what it has, not written
   };
+  // The stream being received, for INFO.
+  struct ReceiveProgress {
+    raft::NodeId from = raft::kNoNode;
+    raft::SnapshotMeta snapshot;
+    uint64_t bytes_received = 0;  // written
+    uint64_t elapsed_ticks = 0;   // ticks since its first chunk was taken
+  };
 
   // REQUIRES: `background` outlives this object, and calls no `done` after it is destroyed.
   SnapshotReceiver(Options options, Hooks hooks, BackgroundWork* background);
@@ -195,6 +260,8 @@ class SnapshotReceiver {
   void Stop();
 
   const Stats& stats() const { return stats_; }
+  // The stream being received, if any.
+  std::optional<ReceiveProgress> progress() const;
 
  private:
   struct Stream {
@@ -203,6 +270,7 @@ class SnapshotReceiver {
     raft::SnapshotMeta meta;
     uint64_t received = 0;  // bytes written
     int idle_ticks = 0;
+    uint64_t elapsed_ticks = 0;
   };
   struct WriteJob;
 

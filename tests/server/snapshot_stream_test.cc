@@ -1,14 +1,17 @@
 // SnapshotSender and SnapshotReceiver against fakes: a BackgroundWork the test runs by hand, a
 // reader serving given chunks, a writer recording them, and frames captured instead of sent.
 // The sender streams within its window, rewrites the snapshot to what it reads, and abandons
-// a stream (telling the core, or not) on each failure it knows; the receiver writes one stream
-// in order, answers every chunk with what it has, and hands a complete stream over.
+// a stream (telling the core, or not) on each failure it knows, and keeps to its throttle; the
+// receiver writes one stream in order, answers every chunk with what it has, and hands a
+// complete stream over.
 #include "server/snapshot_stream.h"
 
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -56,6 +59,7 @@ class SnapshotSenderTest : public ::testing::Test {
     o.chunk_bytes = 4;
     o.window_chunks = window;
     o.stall_ticks = stall_ticks;
+    o.max_bytes_per_tick = max_bytes_per_tick_;
     SnapshotSender::Hooks h;
     h.open_reader = [this](size_t) -> std::unique_ptr<kv::StateMachine::SnapshotReader> {
       readers_opened_++;
@@ -71,9 +75,9 @@ class SnapshotSenderTest : public ::testing::Test {
     h.report_failure = [this](raft::NodeId follower) { reported_.push_back(follower); };
     sender_ = std::make_unique<SnapshotSender>(o, std::move(h), &bg_);
   }
-  protocol::SnapshotAck Ack(uint64_t offset, bool ok = true) {
+  protocol::SnapshotAck Ack(uint64_t offset, bool ok = true, raft::NodeId from = 2) {
     protocol::SnapshotAck a;
-    a.from = 2;
+    a.from = from;
     a.to = 1;
     a.snapshot_index = meta_.index;
     a.snapshot_term = meta_.term;
@@ -83,7 +87,27 @@ class SnapshotSenderTest : public ::testing::Test {
     return a;
   }
 
+  // Runs every read and acknowledges every chunk sent, as a fast follower would, until the
+  // sender waits for something else (budget or a tick). An answer repeated once all is
+  // acknowledged is ignored, so each follower is simply answered with the end of its last chunk.
+  void SendAndAcknowledgeAll() {
+    do {
+      bg_.RunAll();
+      std::map<raft::NodeId, uint64_t> ends;
+      for (const auto& [peer, c] : sent_) ends[peer] = c.offset + c.data.size();
+      for (const auto& [peer, end] : ends) sender_->OnAck(Ack(end, true, peer));
+    } while (bg_.pending() > 0);
+  }
+  uint64_t BytesSentTo(raft::NodeId follower) const {
+    uint64_t n = 0;
+    for (const auto& [peer, c] : sent_) {
+      if (peer == follower) n += c.data.size();
+    }
+    return n;
+  }
+
   ManualBackgroundWork bg_;
+  uint64_t max_bytes_per_tick_ = 0;
   raft::SnapshotMeta meta_{120, 3};
   std::vector<std::string> chunks_{"aaaa", "bbbb", "cccc", "dddd", "ee"};
   int fail_read_at_ = -1;
@@ -276,6 +300,170 @@ TEST_F(SnapshotSenderTest, StopEndsEverythingQuietly) {
   EXPECT_TRUE(sent_.empty());
   EXPECT_TRUE(reported_.empty());
   EXPECT_EQ(readers_opened_, 1);
+}
+
+TEST_F(SnapshotSenderTest, AThrottledStreamKeepsWithinTheBucketsBound) {
+  // Chunks of exactly chunk_bytes (C = 4), always room in the window: the bucket alone limits
+  // the stream. It reads whenever the budget is positive, so no refill is lost and after T
+  // ticks (T + 1) * N <= bytes sent <= (T + 1) * N + C - 1; with chunks of 4 bytes that fixes
+  // the count of chunks exactly, for a budget smaller, equal to and larger than a chunk.
+  chunks_.assign(60, "xxxx");
+  for (uint64_t n : {1u, 3u, 4u, 10u}) {
+    SCOPED_TRACE("max_bytes_per_tick " + std::to_string(n));
+    sent_.clear();
+    max_bytes_per_tick_ = n;
+    Make(4, /*stall_ticks=*/5);
+    sender_->Start(SnapshotMessage(2, 7, 100));
+    SendAndAcknowledgeAll();
+    for (uint64_t t = 0; t <= 20; t++) {
+      if (t > 0) {
+        sender_->Tick(true, 7);
+        SendAndAcknowledgeAll();
+      }
+      uint64_t sent = sender_->stats().bytes_sent;
+      EXPECT_GE(sent, (t + 1) * n) << "after " << t << " ticks";
+      EXPECT_LE(sent, (t + 1) * n + 3) << "after " << t << " ticks";
+    }
+    EXPECT_TRUE(sender_->streaming(2));
+    EXPECT_GT(sender_->stats().throttled_ticks, 0u);
+    EXPECT_TRUE(reported_.empty());
+  }
+}
+
+TEST_F(SnapshotSenderTest, AChunkLargerThanTheBudgetGoesOutAndLeavesADebt) {
+  chunks_ = {"aaaa", std::string(12, 'y'), "bbbb"};
+  max_bytes_per_tick_ = 2;
+  Make(4, /*stall_ticks=*/5);
+  sender_->Start(SnapshotMessage(2, 7, 100));
+  SendAndAcknowledgeAll();
+  ASSERT_EQ(sent_.size(), 1u) << "budget 2, then 2 - 4";
+  sender_->Tick(true, 7);  // 0: nothing
+  SendAndAcknowledgeAll();
+  EXPECT_EQ(sent_.size(), 1u);
+  sender_->Tick(true, 7);  // 2: the large chunk goes, and costs 12: 2 - 12 = -10
+  SendAndAcknowledgeAll();
+  ASSERT_EQ(sent_.size(), 2u);
+  // Five ticks pay the debt to 0; the sixth makes the budget positive again.
+  for (int i = 0; i < 5; i++) {
+    sender_->Tick(true, 7);
+    SendAndAcknowledgeAll();
+  }
+  EXPECT_EQ(sent_.size(), 2u);
+  sender_->Tick(true, 7);
+  SendAndAcknowledgeAll();
+  ASSERT_EQ(sent_.size(), 3u);
+  EXPECT_FALSE(sender_->streaming(2)) << "all acknowledged";
+  EXPECT_EQ(sender_->stats().completed, 1u);
+}
+
+TEST_F(SnapshotSenderTest, WaitingForBudgetIsNotStalling) {
+  // One chunk every four ticks, and a stream abandoned after two without an acknowledgement.
+  max_bytes_per_tick_ = 1;
+  Make(4, /*stall_ticks=*/2);
+  sender_->Start(SnapshotMessage(2, 7, 100));
+  SendAndAcknowledgeAll();
+  for (int t = 0; t < 20 && sender_->streaming(2); t++) {
+    sender_->Tick(true, 7);
+    SendAndAcknowledgeAll();
+  }
+  EXPECT_FALSE(sender_->streaming(2));
+  EXPECT_EQ(sender_->stats().completed, 1u);
+  EXPECT_EQ(sender_->stats().bytes_sent, 18u);
+  EXPECT_TRUE(reported_.empty());
+  EXPECT_GE(sender_->stats().throttled_ticks, 12u);
+
+  // A chunk in flight is still owed an answer, budget or not.
+  sent_.clear();
+  Make(4, /*stall_ticks=*/2);
+  sender_->Start(SnapshotMessage(3, 7, 100));
+  bg_.RunAll();
+  ASSERT_EQ(sent_.size(), 1u);
+  sender_->Tick(true, 7);
+  EXPECT_TRUE(sender_->streaming(3));
+  sender_->Tick(true, 7);
+  EXPECT_FALSE(sender_->streaming(3));
+  EXPECT_EQ(reported_, std::vector<raft::NodeId>{3});
+}
+
+TEST_F(SnapshotSenderTest, StreamsToTwoFollowersShareTheBudgetInTurn) {
+  chunks_.assign(20, "xxxx");
+  max_bytes_per_tick_ = 4;  // one chunk a tick for both together
+  Make(4, /*stall_ticks=*/5);
+  sender_->Start(SnapshotMessage(2, 7, 100));
+  sender_->Start(SnapshotMessage(3, 7, 100));
+  SendAndAcknowledgeAll();
+  ASSERT_EQ(sent_.size(), 1u);
+  EXPECT_EQ(sent_[0].first, 2u);
+  for (uint64_t t = 1; t <= 12; t++) {
+    sender_->Tick(true, 7);
+    SendAndAcknowledgeAll();
+    ASSERT_EQ(sent_.size(), t + 1);
+    EXPECT_EQ(sent_.back().first, t % 2 == 0 ? 2u : 3u) << "tick " << t;
+  }
+  EXPECT_EQ(BytesSentTo(2), 28u);
+  EXPECT_EQ(BytesSentTo(3), 24u);
+}
+
+TEST_F(SnapshotSenderTest, AChunkNotSentGivesItsBudgetBack) {
+  max_bytes_per_tick_ = 4;  // one chunk's worth
+  Make(2);
+  fail_read_at_ = 0;
+  sender_->Start(SnapshotMessage(2, 7, 100));
+  bg_.RunAll();
+  EXPECT_FALSE(sender_->streaming(2));
+  fail_read_at_ = -1;
+  transport_takes_ = false;
+  sender_->Start(SnapshotMessage(3, 7, 100));
+  bg_.RunAll();
+  EXPECT_FALSE(sender_->streaming(3));
+  EXPECT_EQ(reported_, (std::vector<raft::NodeId>{2, 3}));
+  // No tick since: the budget is whole again.
+  transport_takes_ = true;
+  sender_->Start(SnapshotMessage(4, 7, 100));
+  bg_.RunAll();
+  ASSERT_EQ(sent_.size(), 1u);
+  EXPECT_EQ(sent_[0].first, 4u);
+}
+
+TEST_F(SnapshotSenderTest, ProgressTellsEachStreamsBytesAndWhetherItWaits) {
+  max_bytes_per_tick_ = 4;
+  Make(2);
+  sender_->Start(SnapshotMessage(3, 7, 100));
+  sender_->Start(SnapshotMessage(2, 7, 100));
+  bg_.RunAll();
+  sender_->OnAck(Ack(4, true, 3));
+  sender_->Tick(true, 7);
+  sender_->Tick(true, 7);
+  bg_.RunAll();
+  std::vector<SnapshotSender::Progress> p = sender_->progress();
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(p[0].follower, 2u);
+  EXPECT_EQ(p[1].follower, 3u);
+  for (const SnapshotSender::Progress& q : p) {
+    EXPECT_EQ(q.snapshot, meta_);
+    EXPECT_EQ(q.elapsed_ticks, 2u);
+  }
+  // Node 3 took the first budget, node 2 the first refill, node 3 the second.
+  EXPECT_EQ(p[1].bytes_sent, 8u);
+  EXPECT_EQ(p[1].chunks_sent, 2u);
+  EXPECT_EQ(p[1].bytes_acked, 4u);
+  EXPECT_TRUE(p[1].throttled);
+  EXPECT_EQ(p[0].bytes_sent, 4u);
+  EXPECT_EQ(p[0].chunks_sent, 1u);
+  EXPECT_EQ(p[0].bytes_acked, 0u);
+  EXPECT_TRUE(p[0].throttled);
+  EXPECT_EQ(sender_->stats().throttled_ticks, 2u);
+
+  max_bytes_per_tick_ = 0;
+  Make(2);
+  sender_->Start(SnapshotMessage(2, 7, 100));
+  bg_.RunAll();
+  p = sender_->progress();
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].bytes_sent, 8u);
+  EXPECT_FALSE(p[0].throttled);
+  sender_->Tick(true, 7);
+  EXPECT_EQ(sender_->stats().throttled_ticks, 0u);
 }
 
 // ---- SnapshotReceiver ----
@@ -504,6 +692,24 @@ TEST_F(SnapshotReceiverTest, AnIdleIncompleteStreamIsDroppedAfterStallTicks) {
   bg_.RunAll();
   EXPECT_EQ(TakeAcks(), (Strings{"3", "0"}));
   EXPECT_TRUE(completions_.empty());
+}
+
+TEST_F(SnapshotReceiverTest, ProgressTellsTheStreamBeingReceived) {
+  EXPECT_FALSE(receiver_->progress().has_value());
+  receiver_->OnChunk(Chunk(0, "aaa"));
+  receiver_->OnChunk(Chunk(3, "bbbb"));
+  bg_.RunAll();
+  receiver_->Tick();
+  receiver_->Tick();
+  std::optional<SnapshotReceiver::ReceiveProgress> p = receiver_->progress();
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->from, 1u);
+  EXPECT_EQ(p->snapshot, (raft::SnapshotMeta{50, 2}));
+  EXPECT_EQ(p->bytes_received, 7u);
+  EXPECT_EQ(p->elapsed_ticks, 2u);
+  receiver_->OnChunk(Chunk(7, "cc", true));
+  bg_.RunAll();
+  EXPECT_FALSE(receiver_->progress().has_value()) << "complete";
 }
 
 TEST_F(SnapshotReceiverTest, StopDropsWhatWaits) {
