@@ -12,8 +12,8 @@
 
 namespace kv {
 
-LogStore::LogStore(std::unique_ptr<leveldb::Env> env, leveldb::DB* db)
-    : env_(std::move(env)), db_(db) {}
+LogStore::LogStore(std::shared_ptr<leveldb::Env> env, leveldb::DB* db)
+    : env_(std::move(env)), db_(db, [env = env_](leveldb::DB* d) { delete d; }) {}
 LogStore::~LogStore() = default;
 
 common::Status LogStore::Open(const std::string& path, const Options& options,
@@ -251,6 +251,16 @@ common::Status LogStore::Compact(raft::Index index) {
   if (!st.ok()) return st;
   snapshot_ = {index, term};
   return common::Status::OK();
+}
+
+std::function<void()> LogStore::ReclaimTask(raft::Index from, raft::Index through) {
+  std::shared_ptr<leveldb::DB> db = db_;
+  return [db, from, through] {
+    std::string begin = keys::EntryKey(from);
+    std::string end = keys::EntryKey(through);
+    leveldb::Slice b(begin), e(end);
+    db->CompactRange(&b, &e);
+  };
 }
 
 }  // namespace kv

@@ -14,6 +14,7 @@
 // Thread-safety: not thread-safe. After Open, one thread at a time (the storage thread).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -57,6 +58,15 @@ class LogStore : public raft::LogStorage {
   common::Status ApplySnapshot(const raft::SnapshotMeta& meta) override;
   common::Status Compact(raft::Index index) override;
 
+  // Work that gives back the disk space of dropped entries: LevelDB keeps a deleted entry (and
+  // its deletion marker) in its files until a compaction of that key range rewrites them, so
+  // after Compact or ApplySnapshot the bytes stay on disk for a while. The work compacts the
+  // range of entry keys in [from, through]. It may run on any thread, concurrently with this
+  // store's writes (LevelDB orders them), and may outlive the store: it holds the database.
+  // It cannot fail in a way that matters: a failed compaction leaves the files as they were
+  // (and a broken disk shows up in the next write).
+  std::function<void()> ReclaimTask(raft::Index from, raft::Index through);
+
   // The term of the entry at `index` (the snapshot's own index answers its term).
   common::Status Term(raft::Index index, raft::Term* term) { return TermAt(index, term); }
   raft::Index last_index() const { return last_index_; }
@@ -68,13 +78,13 @@ class LogStore : public raft::LogStorage {
   int torn_tails_cut() const { return torn_tails_cut_; }
 
  private:
-  LogStore(std::unique_ptr<leveldb::Env> env, leveldb::DB* db);
+  LogStore(std::shared_ptr<leveldb::Env> env, leveldb::DB* db);
   common::Status Check();
   common::Status Commit(void* batch, bool sync);  // leveldb::WriteBatch*
   common::Status TermAt(raft::Index index, raft::Term* term);
 
-  std::unique_ptr<leveldb::Env> env_;  // outlives db_
-  std::unique_ptr<leveldb::DB> db_;
+  std::shared_ptr<leveldb::Env> env_;
+  std::shared_ptr<leveldb::DB> db_;  // holds env_ too (a ReclaimTask may outlive the store)
   raft::HardState hard_state_;
   raft::SnapshotMeta snapshot_;
   raft::Index last_index_ = 0;

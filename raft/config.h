@@ -49,6 +49,10 @@ struct Config {
   // A leader refuses proposals (Busy) while the entries it appended and has not yet committed
   // exceed this many bytes: back-pressure instead of unbounded growth when followers lag.
   size_t max_uncommitted_bytes = 64 << 20;
+  // A leader refuses proposals (Busy) while the entries it has committed and not yet applied
+  // exceed this many bytes: a state machine or a disk that falls behind holds back new writes
+  // instead of letting the log grow in memory. 0: no limit.
+  size_t max_apply_lag_bytes = 64 << 20;
 
   // A follower that neither acknowledges nor refuses a snapshot within this many ticks is
   // probed again (the stream was lost).

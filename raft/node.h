@@ -43,8 +43,9 @@ class Node {
 
   // Appends `data` as a new command. Returns OK with the entry's index and term when this node
   // is the leader; otherwise InvalidArgument ("not leader") or Busy (a leadership transfer is
-  // in progress, or more than Config::max_uncommitted_bytes are waiting to commit). Success
-  // means proposed, not committed.
+  // in progress, more than Config::max_uncommitted_bytes are waiting to commit, or more than
+  // Config::max_apply_lag_bytes are committed and not applied). Success means proposed, not
+  // committed.
   common::Status Propose(std::string data, Index* index, Term* term);
 
   // Asks for a linearizable read point (thesis §6.4). The answer arrives later as a ReadState

@@ -14,6 +14,11 @@ void RaftLog::Restore(const SnapshotMeta& snapshot, std::vector<Entry> entries) 
     Term prev = i == 0 ? snapshot_.term : entries_[i - 1].term;
     CHECK(entries_[i].term >= prev) << "stored terms decrease at index " << entries_[i].index;
   }
+  base_bytes_ = 0;
+  ends_.clear();
+  for (const Entry& e : entries_) {
+    ends_.push_back((ends_.empty() ? base_bytes_ : ends_.back()) + EntryPayloadBytes(e));
+  }
   committed_ = snapshot_.index;
   persisted_ = handed_ = last_index();
   applied_ = applying_ = snapshot_.index;
@@ -62,11 +67,13 @@ Index RaftLog::Append(const std::vector<Entry>& entries) {
       CHECK(e.index > committed_) << "conflict at committed index " << e.index << " (commit "
                                   << committed_ << ")";
       entries_.resize(e.index - snapshot_.index - 1);
+      ends_.resize(entries_.size());
       persisted_ = std::min(persisted_, e.index - 1);
       handed_ = std::min(handed_, e.index - 1);
     }
     CHECK(e.index == last_index() + 1) << "gap appending " << e.index << " after " << last_index();
     CHECK(e.term >= last_term()) << "term decreases appending " << e.index;
+    ends_.push_back((ends_.empty() ? base_bytes_ : ends_.back()) + EntryPayloadBytes(e));
     entries_.push_back(e);
     if (first_new == 0) first_new = e.index;
   }
@@ -86,6 +93,7 @@ std::pair<Index, Term> RaftLog::FindConflictByTerm(Index index, Term term) const
 void RaftLog::RestoreSnapshot(const SnapshotMeta& snapshot) {
   snapshot_ = snapshot;
   entries_.clear();
+  ends_.clear();
   committed_ = std::max(committed_, snapshot.index);
   // Nothing past the snapshot is left to hand out; what is persisted is decided when the
   // install completes.
@@ -97,8 +105,21 @@ void RaftLog::Compact(Index index) {
   CHECK(index > snapshot_.index && index <= applied_ && index <= last_index())
       << "compact to " << index;
   Term term = At(index).term;
-  entries_.erase(entries_.begin(), entries_.begin() + static_cast<long>(index - snapshot_.index));
+  auto dropped = static_cast<long>(index - snapshot_.index);
+  base_bytes_ = ends_[static_cast<size_t>(dropped - 1)];
+  entries_.erase(entries_.begin(), entries_.begin() + dropped);
+  ends_.erase(ends_.begin(), ends_.begin() + dropped);
   snapshot_ = {index, term};
+}
+
+uint64_t RaftLog::BytesBetween(Index after, Index through) const {
+  after = std::max(after, snapshot_.index);
+  through = std::min(through, last_index());
+  if (through <= after) return 0;
+  auto end_of = [this](Index i) {
+    return i == snapshot_.index ? base_bytes_ : ends_[i - snapshot_.index - 1];
+  };
+  return end_of(through) - end_of(after);
 }
 
 void RaftLog::CommitTo(Index index) {
@@ -136,6 +157,7 @@ std::string RaftLog::CheckInvariants() const {
   if (persisted_ > last_index()) return "persisted index beyond last index";
   if (applied_ > applying_) return "applied beyond handed out";
   if (applying_ > committed_) return "applying beyond commit index";
+  if (ends_.size() != entries_.size()) return "byte sums out of step with the entries";
   if (!entries_.empty()) {
     if (entries_.front().index != snapshot_.index + 1)
       return "first entry does not follow snapshot";

@@ -56,6 +56,13 @@ class RaftLog {
   // snapshot); used for fast conflict back-up. Returns {index, term at index}.
   std::pair<Index, Term> FindConflictByTerm(Index index, Term term) const;
 
+  // Payload bytes (EntryPayloadBytes) of the entries in (after, through], clamped to what the
+  // log holds: what a follower that matches up to `after` still lacks of the log, or what the
+  // log holds between two points. O(1).
+  uint64_t BytesBetween(Index after, Index through) const;
+  // Payload bytes of every entry the log holds.
+  uint64_t bytes() const { return BytesBetween(snapshot_.index, last_index()); }
+
   // Replaces the whole log by a snapshot (InstallSnapshot, Figure 13 step 7).
   void RestoreSnapshot(const SnapshotMeta& snapshot);
 
@@ -92,6 +99,10 @@ class RaftLog {
  private:
   SnapshotMeta snapshot_;
   std::deque<Entry> entries_;  // entries_[i].index == snapshot_.index + 1 + i
+  // Running sums of payload bytes: ends_[i] = base_bytes_ + the bytes of entries_[0..i]. Only
+  // differences mean anything; base_bytes_ stands for everything compacted away.
+  std::deque<uint64_t> ends_;
+  uint64_t base_bytes_ = 0;
   Index committed_ = 0;
   Index persisted_ = 0;  // entries up to here are durable
   Index handed_ = 0;     // entries up to here were handed out for persistence

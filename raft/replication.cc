@@ -16,6 +16,10 @@ common::Status Node::Propose(std::string data, Index* index, Term* term) {
   if (uncommitted_bytes_ > 0 && uncommitted_bytes_ + bytes > config_.max_uncommitted_bytes) {
     return common::Status::Busy("too much uncommitted data");
   }
+  if (config_.max_apply_lag_bytes > 0 &&
+      log_.BytesBetween(log_.applied(), log_.committed()) > config_.max_apply_lag_bytes) {
+    return common::Status::Busy("applying lags too far behind the commit index");
+  }
   AppendEntry(EntryType::kNormal, std::move(data));
   if (index != nullptr) *index = log_.last_index();
   if (term != nullptr) *term = term_;

@@ -551,6 +551,53 @@ const KeySpec kKeys[] = {
        return ParseNumber("snapshot-keep-entries", a[0], 0, std::numeric_limits<uint64_t>::max(),
                           &p->config.snapshot_keep_entries);
      }},
+    {"snapshot-log-bytes", "<bytes>", "67108864",
+     "also snapshot once the applied entries in the log hold this many bytes, keeping at most "
+     "half as the tail; 0: no byte limit",
+     false,
+     [](const Args& a, Pending* p) {
+       return ParseNumber("snapshot-log-bytes", a[0], 0, uint64_t{1} << 40,
+                          &p->config.snapshot_log_bytes);
+     }},
+    {"snapshot-rate-bytes", "<bytes/s>", "67108864",
+     "the most bytes per second a leader sends in snapshots, all followers together; 0: no limit",
+     false,
+     [](const Args& a, Pending* p) {
+       return ParseNumber("snapshot-rate-bytes", a[0], 0, uint64_t{1} << 40,
+                          &p->config.snapshot_rate_bytes);
+     }},
+    {"max-inflight-bytes", "<bytes>", "8388608",
+     "per follower, the most entry bytes sent and not yet acknowledged", false,
+     [](const Args& a, Pending* p) {
+       return ParseNumber("max-inflight-bytes", a[0], 65536, uint64_t{1} << 32,
+                          &p->config.max_inflight_bytes);
+     }},
+    {"max-uncommitted-bytes", "<bytes>", "67108864",
+     "refuse writes with -TRYAGAIN while the leader's uncommitted entries hold more", false,
+     [](const Args& a, Pending* p) {
+       return ParseNumber("max-uncommitted-bytes", a[0], 65536, uint64_t{1} << 40,
+                          &p->config.max_uncommitted_bytes);
+     }},
+    {"max-apply-lag-bytes", "<bytes>", "67108864",
+     "refuse writes with -TRYAGAIN while the leader's committed, unapplied entries hold more; "
+     "0: no limit",
+     false,
+     [](const Args& a, Pending* p) {
+       return ParseNumber("max-apply-lag-bytes", a[0], 0, uint64_t{1} << 40,
+                          &p->config.max_apply_lag_bytes);
+     }},
+    {"client-output-buffer-limit", "<bytes>", "268435456",
+     "close a client holding more reply bytes than this; 0: no limit", false,
+     [](const Args& a, Pending* p) {
+       return ParseNumber("client-output-buffer-limit", a[0], 0, uint64_t{1} << 40,
+                          &p->config.client_output_buffer_limit);
+     }},
+    {"client-query-buffer-limit", "<bytes>", "1073741824",
+     "close a client holding more unparsed input than this", false,
+     [](const Args& a, Pending* p) {
+       return ParseNumber("client-query-buffer-limit", a[0], 1 << 20, uint64_t{1} << 40,
+                          &p->config.client_query_buffer_limit);
+     }},
     {"debug-unsafe", "<none|stale-reads|no-dedup>", "none",
      "break the node on purpose, for fault tests only: followers serve reads from their own "
      "state, or writes lose their exactly-once session; needs enable-debug-command",
@@ -853,6 +900,13 @@ std::vector<std::pair<std::string, std::string>> ConfigEntries(const Config& c) 
       {"heartbeat-ms", std::to_string(c.heartbeat_ms)},
       {"snapshot-entries", std::to_string(c.snapshot_entries)},
       {"snapshot-keep-entries", std::to_string(c.snapshot_keep_entries)},
+      {"snapshot-log-bytes", std::to_string(c.snapshot_log_bytes)},
+      {"snapshot-rate-bytes", std::to_string(c.snapshot_rate_bytes)},
+      {"max-inflight-bytes", std::to_string(c.max_inflight_bytes)},
+      {"max-uncommitted-bytes", std::to_string(c.max_uncommitted_bytes)},
+      {"max-apply-lag-bytes", std::to_string(c.max_apply_lag_bytes)},
+      {"client-output-buffer-limit", std::to_string(c.client_output_buffer_limit)},
+      {"client-query-buffer-limit", std::to_string(c.client_query_buffer_limit)},
       {"debug-unsafe", std::string(DebugUnsafeName(c.debug_unsafe))},
       {"request-timeout-ms", std::to_string(c.request_timeout_ms)},
       {"max-entry-bytes", std::to_string(c.max_entry_bytes)},

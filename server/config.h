@@ -141,6 +141,35 @@ struct Config {
   // follower that is a little behind catches up from the log rather than by snapshot.
   uint64_t snapshot_keep_entries = 1000;
 
+  // snapshot-log-bytes: also take a snapshot once the applied entries in the log hold this
+  // many bytes (whichever of the two limits comes first), and keep at most half of it as the
+  // tail for slow followers: the log's size in memory and on disk stays bounded whatever the
+  // size of the entries. 0: no byte limit.
+  uint64_t snapshot_log_bytes = uint64_t{64} << 20;
+
+  // snapshot-rate-bytes: the most bytes per second a leader sends in snapshot streams, all
+  // followers together. 0: no limit.
+  uint64_t snapshot_rate_bytes = uint64_t{64} << 20;
+
+  // max-inflight-bytes: per follower, the most entry bytes sent and not yet acknowledged.
+  uint64_t max_inflight_bytes = uint64_t{8} << 20;
+
+  // max-uncommitted-bytes: the leader refuses writes (-TRYAGAIN) while its entries waiting to
+  // commit hold more than this many bytes.
+  uint64_t max_uncommitted_bytes = uint64_t{64} << 20;
+
+  // max-apply-lag-bytes: the leader refuses writes (-TRYAGAIN) while its entries committed and
+  // not yet applied hold more than this many bytes (a slow disk or state machine). 0: no limit.
+  uint64_t max_apply_lag_bytes = uint64_t{64} << 20;
+
+  // client-output-buffer-limit: a client connection holding more reply bytes than this is
+  // closed (the hard limit of Redis's normal class). 0: no limit.
+  uint64_t client_output_buffer_limit = uint64_t{256} << 20;
+
+  // client-query-buffer-limit: a client connection holding more unparsed input than this is
+  // closed, as in Redis (1 MiB before authentication when requirepass is set).
+  uint64_t client_query_buffer_limit = uint64_t{1} << 30;
+
   // debug-unsafe: none, or a way to break the node on purpose (tests only; needs
   // enable-debug-command yes or local).
   DebugUnsafe debug_unsafe = DebugUnsafe::kNone;

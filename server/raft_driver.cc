@@ -235,6 +235,7 @@ void RaftDriver::Propose(std::string command, ProposeCallback cb) {
   common::Status s = node_->Propose(std::move(command), &index, &term);
   if (!s.ok()) {
     // Never proposed: another node leads, or a transfer or back-pressure holds proposals.
+    if (s.code() == common::Status::Code::kBusy) busy_reason_ = s.message();
     cb(s.code() == common::Status::Code::kBusy ? Outcome::kBusy : Outcome::kNotLeader, nullptr);
     return;
   }
@@ -377,11 +378,44 @@ void RaftDriver::StartCompaction(raft::Index index) {
 }
 
 void RaftDriver::MaybeCompact() {
-  if (options_.snapshot_entries == 0 || installing_ || !active()) return;
+  if (installing_ || !active()) return;
+  const raft::RaftLog& log = node_->log();
   raft::Index applied = storage_->state()->applied_index();
-  if (applied < snapshot_applied_ + options_.snapshot_entries) return;
+  raft::Index done = std::max(compact_target_, log.snapshot().index);
+  const uint64_t max_bytes = options_.snapshot_log_bytes;
+  bool by_entries =
+      options_.snapshot_entries > 0 && applied >= snapshot_applied_ + options_.snapshot_entries;
+  bool by_bytes = max_bytes > 0 && log.BytesBetween(done, applied) >= max_bytes;
+  if (!by_entries && !by_bytes) return;
   snapshot_applied_ = applied;
-  if (applied > options_.compact_keep_tail) StartCompaction(applied - options_.compact_keep_tail);
+  raft::Index to = applied > options_.compact_keep_tail ? applied - options_.compact_keep_tail : 0;
+  if (max_bytes > 0 && log.BytesBetween(to, applied) > max_bytes / 2) {
+    // The tail holds at most half the byte limit: the first index past which it fits.
+    raft::Index lo = to, hi = applied;
+    while (lo < hi) {
+      raft::Index mid = lo + (hi - lo) / 2;
+      if (log.BytesBetween(mid, applied) > max_bytes / 2) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    to = lo;
+  }
+  if (to > done) StartCompaction(to);
+}
+
+void RaftDriver::MaybeReclaim() {
+  raft::Index dropped = node_->log().snapshot().index;
+  if (reclaiming_ || !active() || dropped <= reclaimed_) return;
+  reclaiming_ = true;
+  background_->Run(storage_->log()->ReclaimTask(reclaimed_ + 1, dropped), [this, dropped] {
+    reclaiming_ = false;
+    if (!active()) return;
+    reclaimed_ = dropped;
+    log_reclaims_++;
+    MaybeReclaim();
+  });
 }
 
 common::Status RaftDriver::CompactNow(raft::Index* snapshot_index) {
@@ -434,6 +468,7 @@ void RaftDriver::OnStorageNews() {
       common::Status st = node_->Compact(p.compacted_to);
       CHECK(st.ok()) << "compact to " << p.compacted_to << ": " << st.ToString();
     }
+    if (p.compacted_to != 0 || p.installed.has_value()) MaybeReclaim();
     if (p.last_index != 0) node_->OnPersisted(p.last_index, p.last_term);
     for (const raft::Message& m : p.after_persist) Send(m);
   }

@@ -16,14 +16,17 @@
 // counts ticks, so it is as deterministic as the rest of the driver.
 //
 // Log compaction. Once Options::snapshot_entries entries have been applied since the last
-// compaction, the log is compacted up to the applied index minus Options::compact_keep_tail
-// (kept so that a follower a little behind catches up from the log, not by a snapshot);
+// compaction, or the applied entries in the log hold Options::snapshot_log_bytes, the log is
+// compacted up to the applied index minus Options::compact_keep_tail (kept so that a follower
+// a little behind catches up from the log, not by a snapshot; at most half the byte limit);
 // CompactNow() compacts up to the applied index itself. Compaction is a step on the storage
 // thread, in order with the log writes: sync the state machine (everything applied before the
 // step was made), then drop the entries; only then is the Node told (Node::Compact). The loop
 // does not wait for the sync, though an apply that reaches the state's LevelDB while it runs
 // waits for it (LevelDB queues writers behind a synced write): at worst one fsync per
-// compaction.
+// compaction. Once the Node's log has dropped entries (a compaction or a snapshot install),
+// a range compaction of their LevelDB keys runs on Options::background (one at a time), so
+// that their bytes leave the disk too (kv::LogStore::ReclaimTask).
 //
 // Snapshots between processes (docs/raft.md). A kSnapshot message from the Node is not sent:
 // a SnapshotSender streams the state machine's current state to that follower in chunks. A
@@ -85,6 +88,10 @@ class RaftDriver {
     // behind (etcd keeps 5000 of its default 100000; this is sized for snapshot-entries'
     // default of 10000).
     raft::Index compact_keep_tail = 1000;
+    // Also compact once the applied entries in the log hold this many bytes (whichever limit
+    // comes first), and keep at most half of it as the tail: the log stays bounded in bytes
+    // whatever the size of its entries (the `snapshot-log-bytes` key). 0: no byte limit.
+    uint64_t snapshot_log_bytes = 0;
     // Snapshot streams: about this many bytes per chunk, at most this many chunks sent and not
     // acknowledged per follower (4 MiB in flight by default, well under the transport's
     // 32 MiB queue and 8 MiB frame limits), and the ticks without progress after which a
@@ -160,6 +167,12 @@ class RaftDriver {
   const SnapshotReceiver::Stats& snapshot_receive_stats() const { return receiver_->stats(); }
   // Snapshots installed (and durable) since Start.
   uint64_t snapshots_installed() const { return snapshots_installed_; }
+  // Range compactions of the log's dropped entries (ReclaimTask) finished since Start, and the
+  // index they reached.
+  uint64_t log_reclaims() const { return log_reclaims_; }
+  raft::Index log_reclaimed_index() const { return reclaimed_; }
+  // Why the last proposal answered kBusy was refused.
+  const std::string& busy_reason() const { return busy_reason_; }
 
  private:
   struct PendingStep {
@@ -197,6 +210,9 @@ class RaftDriver {
   // Submits a compaction of the log to `index` unless one to there or beyond is on its way.
   void StartCompaction(raft::Index index);
   void MaybeCompact();
+  // Gives back the disk space of entries dropped from the log, one range compaction at a time,
+  // in the background.
+  void MaybeReclaim();
   // The receiver completed a stream: hand its kSnapshot to the node.
   void OnSnapshotReceived(raft::NodeId from, raft::Term term, const raft::SnapshotMeta& meta);
   void AfterInstall(const raft::SnapshotMeta& meta);
@@ -225,6 +241,11 @@ class RaftDriver {
   raft::Index snapshot_applied_ = 0;
   // The highest index a compaction was submitted for.
   raft::Index compact_target_ = 0;
+  // Dropped entries up to here have had their range compacted; one such work at a time.
+  raft::Index reclaimed_ = 0;
+  bool reclaiming_ = false;
+  uint64_t log_reclaims_ = 0;
+  std::string busy_reason_;
 
   uint64_t ticks_ = 0;
   uint64_t request_timeout_ticks_ = 0;

@@ -173,6 +173,9 @@ common::Status Server::Start() {
   rc.election_ticks =
       static_cast<int>(std::max<uint32_t>(2, config_.election_timeout_ms / config_.heartbeat_ms));
   rc.seed = po.jitter_seed ^ 0x5bd1e995u;
+  rc.max_inflight_bytes = config_.max_inflight_bytes;
+  rc.max_uncommitted_bytes = config_.max_uncommitted_bytes;
+  rc.max_apply_lag_bytes = config_.max_apply_lag_bytes;
   election_ticks_ = static_cast<uint64_t>(rc.election_ticks);
   storage_news_ = new uv_async_t;
   storage_news_->data = this;
@@ -184,6 +187,7 @@ common::Status Server::Start() {
   RaftDriver::Options dopts;
   dopts.snapshot_entries = config_.snapshot_entries;
   dopts.compact_keep_tail = config_.snapshot_keep_entries;
+  dopts.snapshot_log_bytes = config_.snapshot_log_bytes;
   dopts.background = std::make_unique<UvBackgroundWork>(loop_);
   dopts.log = [](LogLevel level, std::string_view line) {
     spdlog::log(SpdlogLevel(level), "raft: {}", line);
@@ -228,6 +232,8 @@ common::Status Server::Start() {
   lo.maxclients = config_.maxclients;
   lo.idle_timeout_ms = static_cast<uint64_t>(config_.timeout_seconds) * 1000;
   lo.require_auth = !config_.requirepass.empty();
+  lo.max_output_buffer_bytes = config_.client_output_buffer_limit;
+  lo.max_query_buffer_bytes = config_.client_query_buffer_limit;
   listener_ = std::make_unique<ClientListener>(loop_, lo, this);
   return listener_->Start();
 }
@@ -523,8 +529,8 @@ void Server::RunOnLeader(std::vector<Plan> plans, bool transaction, SessionRef n
           case RaftDriver::Outcome::kNotLeader:
             return not_leader();
           case RaftDriver::Outcome::kBusy:
-            return sink(ErrorReply(
-                "TRYAGAIN the leader is handing over leadership or has too much uncommitted data"));
+            return sink(ErrorReply("TRYAGAIN the leader refuses writes for now: " +
+                                   driver_->busy_reason()));
           case RaftDriver::Outcome::kUnknown:
           case RaftDriver::Outcome::kFailed:
             timeouts_++;
@@ -1010,6 +1016,15 @@ std::string Server::Info(const std::vector<std::string>& sections) {
     line("raft_applied_index", num(driver_->applied_index()));
     line("raft_last_index", num(n.log().last_index()));
     line("raft_snapshot_index", num(n.log().snapshot().index));
+    // The log in memory: what it holds, what waits to commit, what waits to be applied.
+    line("raft_log_entries", num(n.log().last_index() - n.log().snapshot().index));
+    line("raft_log_bytes", num(n.log().bytes()));
+    line("raft_uncommitted_bytes",
+         num(n.log().BytesBetween(n.log().committed(), n.log().last_index())));
+    line("raft_apply_lag_bytes", num(n.log().BytesBetween(n.log().applied(), n.log().committed())));
+    line("raft_log_reclaimed_index", num(driver_->log_reclaimed_index()));
+    line("raft_snapshots_installed", num(driver_->snapshots_installed()));
+    line("raft_snapshots_sent", num(driver_->snapshot_send_stats().completed));
     line("raft_sessions", num(driver_->session_count()));
     line("raft_follower_mode", std::string(FollowerModeName(config_.follower_mode)));
     for (const ClusterMember& m : config_.cluster) {
@@ -1019,7 +1034,8 @@ std::string Server::Info(const std::vector<std::string>& sections) {
                       ",state=" + (transport_->connected(m.id) ? "connected" : "disconnected");
       if (pr != nullptr) {
         v += ",match=" + num(pr->match) + ",next=" + num(pr->next) +
-             ",lag_entries=" + num(n.log().last_index() - pr->match);
+             ",lag_entries=" + num(n.log().last_index() - pr->match) +
+             ",lag_bytes=" + num(n.log().BytesBetween(pr->match, n.log().last_index()));
       }
       line("raft_peer" + num(m.id), v);
     }

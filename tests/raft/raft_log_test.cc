@@ -120,6 +120,47 @@ TEST(RaftLog, Compact) {
   EXPECT_EQ(log.CheckInvariants(), "");
 }
 
+TEST(RaftLog, BytesBetweenFollowsAppendsTruncationsAndCompaction) {
+  RaftLog log;
+  log.Restore({2, 1}, {});
+  auto entry = [](Index index, Term term, size_t size) {
+    Entry e;
+    e.index = index;
+    e.term = term;
+    e.data = std::string(size, 'v');
+    return e;
+  };
+  // Commits, persists and applies everything up to `index`, then compacts to `to`.
+  auto apply_and_compact = [&log](Index index, Term term, Index to) {
+    log.CommitTo(index);
+    log.TakeUnpersisted();
+    log.PersistedTo(index, term);
+    EXPECT_FALSE(log.TakeCommitted(1 << 20).empty());
+    log.AppliedAll();
+    log.Compact(to);
+  };
+  const uint64_t overhead = EntryPayloadBytes(entry(1, 1, 0));
+  log.Append({entry(3, 1, 10), entry(4, 1, 20), entry(5, 1, 30)});
+  EXPECT_EQ(log.bytes(), 60 + 3 * overhead);
+  EXPECT_EQ(log.BytesBetween(3, 5), 50 + 2 * overhead);
+  EXPECT_EQ(log.BytesBetween(4, 4), 0u);
+  // Clamped to what the log holds.
+  EXPECT_EQ(log.BytesBetween(0, 100), log.bytes());
+  // A conflicting suffix is replaced: its bytes with it.
+  log.Append({entry(4, 2, 5)});
+  EXPECT_EQ(log.bytes(), 15 + 2 * overhead);
+  log.Append({entry(5, 2, 7)});
+  apply_and_compact(5, 2, 4);
+  EXPECT_EQ(log.bytes(), 7 + overhead);
+  EXPECT_EQ(log.BytesBetween(4, 5), 7 + overhead);
+  EXPECT_EQ(log.BytesBetween(0, 4), 0u);
+  log.Append({entry(6, 2, 100)});
+  EXPECT_EQ(log.BytesBetween(5, 6), 100 + overhead);
+  EXPECT_EQ(log.CheckInvariants(), "");
+  apply_and_compact(6, 2, 6);
+  EXPECT_EQ(log.bytes(), 0u);
+}
+
 TEST(RaftLog, SliceRespectsMaxBytesButReturnsAtLeastOneEntry) {
   RaftLog log;
   std::vector<Entry> entries = MakeEntries(1, {1, 1, 1, 1, 1});

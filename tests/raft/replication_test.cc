@@ -390,6 +390,40 @@ TEST(Replication, ProposalsAreRefusedPastTheUncommittedLimit) {
   EXPECT_TRUE(leader.Propose("y", nullptr, nullptr).ok());
 }
 
+// The leader's own copy of its entries is not yet durable (a slow disk): the followers commit
+// them, but the leader cannot apply them, and past the apply-lag limit it refuses proposals.
+TEST(Replication, ProposalsAreRefusedPastTheApplyLagLimit) {
+  Cluster c(3, [](Config* cfg) { cfg->max_apply_lag_bytes = 200; });
+  ASSERT_TRUE(c.Elect(1));
+  Node& leader = c.node(1);
+  std::vector<Entry> unwritten;
+  int accepted = 0;
+  common::Status last;
+  for (int i = 0; i < 20; i++) {
+    last = leader.Propose(std::string(40, 'x'), nullptr, nullptr);
+    if (!last.ok()) break;
+    accepted++;
+    // Send the AppendEntries, keep the entries back from the leader's own storage.
+    Ready rd = leader.TakeReady();
+    unwritten.insert(unwritten.end(), rd.entries.begin(), rd.entries.end());
+    for (const Message& m : rd.messages) c.Send(m);
+    leader.Advance();
+    c.Stabilize();
+  }
+  ASSERT_EQ(last.code(), common::Status::Code::kBusy) << last.ToString();
+  // Each entry counts 40 + 24 bytes: with four committed and unapplied (256 > 200), the fifth
+  // is refused; the lag is what the leader holds committed and not applied.
+  EXPECT_EQ(accepted, 4);
+  EXPECT_GE(leader.log().committed(), unwritten.back().index);
+  EXPECT_EQ(leader.log().BytesBetween(leader.log().applied(), leader.log().committed()), 256u);
+  // Once the leader's copy is durable and applied, proposals are taken again.
+  ASSERT_TRUE(c.storage(1).Save(std::nullopt, unwritten, true).ok());
+  leader.OnPersisted(unwritten.back().index, unwritten.back().term);
+  c.Stabilize();
+  EXPECT_EQ(c.applied_index(1), leader.log().committed());
+  EXPECT_TRUE(leader.Propose("y", nullptr, nullptr).ok());
+}
+
 TEST(Replication, CaughtUpFollowerLearnsCommitWithoutWaitingForAHeartbeat) {
   // One message in flight per follower: node 3's window is full when the commit moves, so
   // the commit broadcast skips it.

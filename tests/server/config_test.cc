@@ -142,6 +142,13 @@ TEST_F(ConfigTest, FullFile) {
                                      "election-timeout-ms 1500\n"
                                      "heartbeat-ms 500\n"
                                      "snapshot-entries 0\n"
+                                     "snapshot-log-bytes 1048576\n"
+                                     "snapshot-rate-bytes 0\n"
+                                     "max-inflight-bytes 65536\n"
+                                     "max-uncommitted-bytes 4194304\n"
+                                     "max-apply-lag-bytes 0\n"
+                                     "client-output-buffer-limit 1000000\n"
+                                     "client-query-buffer-limit 2097152\n"
                                      "min-free-disk-mb 0\n"
                                      "maxclients 64\n"
                                      "timeout 300\n");
@@ -166,6 +173,13 @@ TEST_F(ConfigTest, FullFile) {
   EXPECT_EQ(c.election_timeout_ms, 1500u);
   EXPECT_EQ(c.heartbeat_ms, 500u);
   EXPECT_EQ(c.snapshot_entries, 0u);
+  EXPECT_EQ(c.snapshot_log_bytes, 1048576u);
+  EXPECT_EQ(c.snapshot_rate_bytes, 0u);
+  EXPECT_EQ(c.max_inflight_bytes, 65536u);
+  EXPECT_EQ(c.max_uncommitted_bytes, 4194304u);
+  EXPECT_EQ(c.max_apply_lag_bytes, 0u);
+  EXPECT_EQ(c.client_output_buffer_limit, 1000000u);
+  EXPECT_EQ(c.client_query_buffer_limit, 2097152u);
   EXPECT_EQ(c.min_free_disk_mb, 0u);
   EXPECT_EQ(c.maxclients, 64u);
   EXPECT_EQ(c.timeout_seconds, 300u);
@@ -504,6 +518,22 @@ std::vector<BadCase> BadCases() {
        "",
        {"min-free-disk-mb must be between 0 and"}},
       {"MaxClientsZero", with({"--maxclients", "0"}), "", {"maxclients must be between 1"}},
+      {"InflightBytesTooSmall",
+       with({"--max-inflight-bytes", "100"}),
+       "",
+       {"max-inflight-bytes must be between 65536 and"}},
+      {"UncommittedBytesZero",
+       with({"--max-uncommitted-bytes", "0"}),
+       "",
+       {"max-uncommitted-bytes must be between 65536 and"}},
+      {"QueryBufferLimitBelowRedisMinimum",
+       with({"--client-query-buffer-limit", "1000"}),
+       "",
+       {"client-query-buffer-limit must be between 1048576 and"}},
+      {"SnapshotRateNotANumber",
+       with({"--snapshot-rate-bytes", "64mb"}),
+       "",
+       {"snapshot-rate-bytes must be an integer"}},
       {"TimeoutNegative", with({"--timeout", "-1"}), "", {"timeout must be between 0 and"}},
       // The environment.
       {"BasePortNotANumber",
@@ -578,6 +608,13 @@ TEST_F(ConfigTest, RenderConfigLines) {
             "heartbeat-ms 100\n"
             "snapshot-entries 10000\n"
             "snapshot-keep-entries 1000\n"
+            "snapshot-log-bytes 67108864\n"
+            "snapshot-rate-bytes 67108864\n"
+            "max-inflight-bytes 8388608\n"
+            "max-uncommitted-bytes 67108864\n"
+            "max-apply-lag-bytes 67108864\n"
+            "client-output-buffer-limit 268435456\n"
+            "client-query-buffer-limit 1073741824\n"
             "debug-unsafe none\n"
             "request-timeout-ms 5000\n"
             "max-entry-bytes 1572864\n"

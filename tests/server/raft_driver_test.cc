@@ -35,6 +35,7 @@ std::string SetCommand(const std::string& key, const std::string& value) {
 struct ClusterOptions {
   uint64_t snapshot_entries = 0;
   raft::Index compact_keep_tail = 1000;
+  uint64_t snapshot_log_bytes = 0;
   size_t snapshot_chunk_bytes = 1 << 20;
   size_t snapshot_window_chunks = 4;
 };
@@ -74,6 +75,7 @@ class Cluster : public RaftDriver::Transport {
     RaftDriver::Options d;
     d.snapshot_entries = options_.snapshot_entries;
     d.compact_keep_tail = options_.compact_keep_tail;
+    d.snapshot_log_bytes = options_.snapshot_log_bytes;
     d.snapshot_chunk_bytes = options_.snapshot_chunk_bytes;
     d.snapshot_window_chunks = options_.snapshot_window_chunks;
     auto background = std::make_unique<ManualBackgroundWork>();
@@ -355,6 +357,49 @@ TEST(RaftDriver, CompactionKeepsATailAndTellsTheNode) {
   EXPECT_EQ(c.driver(leader).node().log().snapshot().index, before);
   std::string v;
   EXPECT_TRUE(c.state(leader).Get("key0", &v).ok());
+}
+
+// Entries large enough that the entry count alone would let the log grow: the byte limit
+// compacts it, the tail keeps at most half the limit, and the dropped range is compacted in
+// LevelDB afterwards.
+TEST(RaftDriver, CompactionByLogBytesKeepsTheLogAndItsTailBounded) {
+  ClusterOptions o;
+  o.snapshot_entries = 0;  // no entry-count trigger
+  o.compact_keep_tail = 1000;
+  o.snapshot_log_bytes = 8000;
+  Cluster c(3, o);
+  ASSERT_TRUE(c.RunUntil([&] { return c.Leader() >= 0; }));
+  int leader = c.Leader();
+  uint64_t largest = 0;
+  for (int round = 0; round < 12; round++) {
+    Write(c, leader, round * 5, 5, 500);
+    const raft::RaftLog& log = c.driver(leader).node().log();
+    largest = std::max(largest, log.BytesBetween(log.snapshot().index, log.applied()));
+  }
+  raft::Index applied = c.state(leader).applied_index();
+  ASSERT_TRUE(c.RunUntil([&] {
+    for (int i = 0; i < 3; i++) {
+      const raft::RaftLog& log = c.driver(i).node().log();
+      if (c.state(i).applied_index() < applied || log.snapshot().index == 0 ||
+          c.driver(i).log_reclaimed_index() < log.snapshot().index) {
+        return false;
+      }
+    }
+    return true;
+  }));
+  // 60 entries of about 550 bytes: 33 KB went through a log never holding much more than
+  // 8000 applied bytes (one compaction may be on its way to the storage thread).
+  EXPECT_LE(largest, 8000u + 5 * 600u);
+  for (int i = 0; i < 3; i++) {
+    const raft::RaftLog& log = c.driver(i).node().log();
+    EXPECT_GT(log.snapshot().index, 30u) << "node " << i;
+    // The tail is kept, but capped at half the byte limit instead of 1000 entries.
+    raft::Index tail = c.state(i).applied_index() - log.snapshot().index;
+    EXPECT_GE(tail, 1u) << "node " << i;
+    EXPECT_LE(log.BytesBetween(log.snapshot().index, c.state(i).applied_index()), 8000u)
+        << "node " << i;
+    EXPECT_GE(c.driver(i).log_reclaims(), 1u) << "node " << i;
+  }
 }
 
 TEST(RaftDriver, CompactNowCompactsEverythingApplied) {
