@@ -540,7 +540,8 @@ const KeySpec kKeys[] = {
        return ParseNumber("heartbeat-ms", a[0], 1, 60000, &p->config.heartbeat_ms);
      }},
     {"snapshot-entries", "<n>", "10000",
-     "snapshot and compact the log after this many applied entries; 0: never automatically", false,
+     "snapshot and compact the log after this many applied entries; 0: no entry-count trigger",
+     false,
      [](const Args& a, Pending* p) {
        return ParseNumber("snapshot-entries", a[0], 0, std::numeric_limits<uint64_t>::max(),
                           &p->config.snapshot_entries);

@@ -134,7 +134,8 @@ struct Config {
   uint32_t heartbeat_ms = 100;
 
   // snapshot-entries: take a snapshot and compact the log once this many entries have been
-  // applied since the last one; 0: never automatically (RAFT.COMPACT still works).
+  // applied since the last one; 0: no entry-count trigger (with snapshot-log-bytes 0 as well,
+  // never automatically; RAFT.COMPACT still works).
   uint64_t snapshot_entries = 10000;
 
   // snapshot-keep-entries: how many applied entries a compaction keeps in the log, so that a

@@ -76,6 +76,7 @@ common::Status RaftDriver::Start() {
   so.chunk_bytes = options_.snapshot_chunk_bytes;
   so.window_chunks = options_.snapshot_window_chunks;
   so.stall_ticks = options_.snapshot_stall_ticks;
+  so.max_bytes_per_tick = options_.snapshot_bytes_per_tick;
   SnapshotSender::Hooks sh;
   sh.open_reader = [this](size_t chunk_bytes) -> std::unique_ptr<kv::StateMachine::SnapshotReader> {
     if (installing_) return nullptr;

@@ -99,6 +99,9 @@ class RaftDriver {
     size_t snapshot_chunk_bytes = 1 << 20;
     size_t snapshot_window_chunks = 4;
     int snapshot_stall_ticks = 0;
+    // The snapshot send throttle, all followers together (SnapshotSender's
+    // max_bytes_per_tick; the `snapshot-rate-bytes` key per tick). 0: no limit.
+    uint64_t snapshot_bytes_per_tick = 0;
     // Where snapshot chunks are read and written. Null: on the loop thread
     // (InlineBackgroundWork), for tests and tools without a loop.
     std::unique_ptr<BackgroundWork> background;
@@ -165,6 +168,10 @@ class RaftDriver {
   StorageThread::Stats storage_stats() const { return storage_thread_->stats(); }
   const SnapshotSender::Stats& snapshot_send_stats() const { return sender_->stats(); }
   const SnapshotReceiver::Stats& snapshot_receive_stats() const { return receiver_->stats(); }
+  std::vector<SnapshotSender::Progress> snapshots_sending() const { return sender_->progress(); }
+  std::optional<SnapshotReceiver::ReceiveProgress> snapshot_receiving() const {
+    return receiver_->progress();
+  }
   // Snapshots installed (and durable) since Start.
   uint64_t snapshots_installed() const { return snapshots_installed_; }
   // Range compactions of the log's dropped entries (ReclaimTask) finished since Start, and the

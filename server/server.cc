@@ -188,6 +188,11 @@ common::Status Server::Start() {
   dopts.snapshot_entries = config_.snapshot_entries;
   dopts.compact_keep_tail = config_.snapshot_keep_entries;
   dopts.snapshot_log_bytes = config_.snapshot_log_bytes;
+  // A tick is a heartbeat interval; a rate too small for one byte a tick still sends one.
+  dopts.snapshot_bytes_per_tick =
+      config_.snapshot_rate_bytes == 0
+          ? 0
+          : std::max<uint64_t>(1, config_.snapshot_rate_bytes * config_.heartbeat_ms / 1000);
   dopts.background = std::make_unique<UvBackgroundWork>(loop_);
   dopts.log = [](LogLevel level, std::string_view line) {
     spdlog::log(SpdlogLevel(level), "raft: {}", line);
@@ -1025,6 +1030,20 @@ std::string Server::Info(const std::vector<std::string>& sections) {
     line("raft_log_reclaimed_index", num(driver_->log_reclaimed_index()));
     line("raft_snapshots_installed", num(driver_->snapshots_installed()));
     line("raft_snapshots_sent", num(driver_->snapshot_send_stats().completed));
+    // Streams under way: to each follower (this node leads), from the leader (it follows).
+    for (const SnapshotSender::Progress& p : driver_->snapshots_sending()) {
+      line("raft_snapshot_sending" + num(p.follower),
+           "index=" + num(p.snapshot.index) + ",sent_bytes=" + num(p.bytes_sent) +
+               ",acked_bytes=" + num(p.bytes_acked) + ",chunks=" + num(p.chunks_sent) +
+               ",elapsed_ms=" + num(p.elapsed_ticks * config_.heartbeat_ms) +
+               ",throttled=" + (p.throttled ? "1" : "0"));
+    }
+    if (auto r = driver_->snapshot_receiving()) {
+      line("raft_snapshot_receiving",
+           "from=" + num(r->from) + ",index=" + num(r->snapshot.index) +
+               ",received_bytes=" + num(r->bytes_received) +
+               ",elapsed_ms=" + num(r->elapsed_ticks * config_.heartbeat_ms));
+    }
     line("raft_sessions", num(driver_->session_count()));
     line("raft_follower_mode", std::string(FollowerModeName(config_.follower_mode)));
     for (const ClusterMember& m : config_.cluster) {

@@ -213,14 +213,22 @@ TEST_F(IntegrationCommands, InfoHasTheRaftSection) {
   EXPECT_EQ(m["raft_role"], "leader");
   EXPECT_EQ(m["raft_leader_id"], std::to_string(leader_));
   EXPECT_EQ(m["raft_leader_addr"], "127.0.0.1:" + std::to_string(cluster_->Port(leader_)));
-  for (const char* key : {"raft_term", "raft_commit_index", "raft_applied_index", "raft_last_index",
-                          "raft_snapshot_index"}) {
+  for (const char* key :
+       {"raft_term", "raft_commit_index", "raft_applied_index", "raft_last_index",
+        "raft_snapshot_index", "raft_log_entries", "raft_log_bytes", "raft_uncommitted_bytes",
+        "raft_apply_lag_bytes", "raft_log_reclaimed_index", "raft_snapshots_installed",
+        "raft_snapshots_sent"}) {
     ASSERT_TRUE(m.count(key)) << key;
     EXPECT_FALSE(m[key].empty()) << key;
     EXPECT_EQ(m[key].find_first_not_of("0123456789"), std::string::npos) << key << "=" << m[key];
   }
   EXPECT_GE(std::stoull(m["raft_term"]), 1u);
   EXPECT_LE(std::stoull(m["raft_commit_index"]), std::stoull(m["raft_last_index"]));
+  // The log holds entries past the snapshot (the leader's no-op at least), each counted with
+  // its 24 bytes of metadata.
+  EXPECT_EQ(std::stoull(m["raft_log_entries"]),
+            std::stoull(m["raft_last_index"]) - std::stoull(m["raft_snapshot_index"]));
+  EXPECT_GE(std::stoull(m["raft_log_bytes"]), 24 * std::stoull(m["raft_log_entries"]));
   for (int id = 1; id <= cluster_->size(); id++) {
     std::string key = "raft_peer" + std::to_string(id);
     if (id == leader_) {
@@ -234,7 +242,7 @@ TEST_F(IntegrationCommands, InfoHasTheRaftSection) {
                          0),
               0u)
         << peer;
-    for (const char* field : {",match=", ",next=", ",lag_entries="}) {
+    for (const char* field : {",match=", ",next=", ",lag_entries=", ",lag_bytes="}) {
       EXPECT_NE(peer.find(field), std::string::npos) << key << ": " << peer;
     }
   }

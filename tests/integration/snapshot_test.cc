@@ -63,6 +63,8 @@ TEST(IntegrationSnapshot, FollowerThatMissedACompactionCatchesUpBySnapshot) {
       Millis(30000)))
       << "node " << lagging << " never caught up";
   EXPECT_NE(cluster.Log(leader).find("snapshot"), std::string::npos);
+  EXPECT_GE(InfoNumber(cluster.Info(lagging), "raft_snapshots_installed"), 1u);
+  EXPECT_GE(InfoNumber(cluster.Info(leader), "raft_snapshots_sent"), 1u);
 
   // With the other follower gone, the caught-up node is half of the quorum.
   cluster.Kill(other);
