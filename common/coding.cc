@@ -1,6 +1,11 @@
 #include "common/coding.h"
 
 #include <array>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
 
 namespace common {
 
@@ -72,12 +77,46 @@ constexpr std::array<uint32_t, 256> MakeCrcTable() {
 
 constexpr std::array<uint32_t, 256> kCrcTable = MakeCrcTable();
 
+uint32_t Crc32cTable(std::string_view data, uint32_t c) {
+  for (char ch : data) c = kCrcTable[(c ^ static_cast<unsigned char>(ch)) & 0xff] ^ (c >> 8);
+  return c;
+}
+
+#if defined(__x86_64__)
+// SSE 4.2's crc32 instruction computes CRC-32C: eight bytes per instruction instead of one
+// table lookup per byte. Every log entry and state record is checked with it, at each read and
+// when a node loads its log at start.
+__attribute__((target("sse4.2"))) uint32_t Crc32cSse42(std::string_view data, uint32_t c) {
+  const char* p = data.data();
+  size_t n = data.size();
+  uint64_t c64 = c;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    c64 = _mm_crc32_u64(c64, word);
+  }
+  c = static_cast<uint32_t>(c64);
+  for (; n > 0; p++, n--) c = _mm_crc32_u8(c, static_cast<unsigned char>(*p));
+  return c;
+}
+
+bool HaveSse42() {
+  __builtin_cpu_init();  // this runs from a static initializer, maybe before the runtime's
+  return __builtin_cpu_supports("sse4.2");
+}
+
+const bool kHaveSse42 = HaveSse42();
+#endif
+
 }  // namespace
 
 uint32_t Crc32c(std::string_view data, uint32_t crc) {
-  uint32_t c = ~crc;
-  for (char ch : data) c = kCrcTable[(c ^ static_cast<unsigned char>(ch)) & 0xff] ^ (c >> 8);
-  return ~c;
+#if defined(__x86_64__)
+  if (kHaveSse42) return ~Crc32cSse42(data, ~crc);
+#endif
+  return ~Crc32cTable(data, ~crc);
 }
+
+uint32_t Crc32cPortable(std::string_view data, uint32_t crc) { return ~Crc32cTable(data, ~crc); }
 
 }  // namespace common

@@ -25,7 +25,10 @@ bool GetFixed32(std::string_view* in, uint32_t* v);
 bool GetFixed64(std::string_view* in, uint64_t* v);
 bool GetBigEndian64(std::string_view* in, uint64_t* v);
 
-// CRC-32C of `data`, continuing from `crc` (0 to start).
+// CRC-32C of `data`, continuing from `crc` (0 to start). Uses the CPU's crc32 instruction
+// where there is one (x86-64 with SSE 4.2).
 uint32_t Crc32c(std::string_view data, uint32_t crc = 0);
+// The same, a table lookup per byte on any CPU (tests compare the two).
+uint32_t Crc32cPortable(std::string_view data, uint32_t crc = 0);
 
 }  // namespace common

@@ -45,20 +45,41 @@ std::string EncodeEntry(const raft::Entry& e) {
   return Seal(index, body);
 }
 
-bool DecodeEntry(raft::Index index, std::string_view value, raft::Entry* e) {
+namespace {
+
+// Checks the entry stored under `index` and splits it; `data` points into `value`.
+bool ParseEntry(raft::Index index, std::string_view value, raft::Term* term, raft::EntryType* type,
+                std::string_view* data) {
   std::string key_index;
   common::PutBigEndian64(&key_index, index);
   if (!Unseal(key_index, &value)) return false;
-  uint64_t term;
-  if (!common::GetFixed64(&value, &term) || value.empty()) return false;
-  auto type = static_cast<uint8_t>(value[0]);
-  if (type > static_cast<uint8_t>(raft::EntryType::kNoop)) return false;
+  if (!common::GetFixed64(&value, term) || value.empty()) return false;
+  auto t = static_cast<uint8_t>(value[0]);
+  if (t > static_cast<uint8_t>(raft::EntryType::kNoop)) return false;
   value.remove_prefix(1);
+  *type = static_cast<raft::EntryType>(t);
+  *data = value;
+  return true;
+}
+
+}  // namespace
+
+bool DecodeEntry(raft::Index index, std::string_view value, raft::Entry* e) {
+  raft::Term term;
+  raft::EntryType type;
+  std::string_view data;
+  if (!ParseEntry(index, value, &term, &type, &data)) return false;
   e->index = index;
   e->term = term;
-  e->type = static_cast<raft::EntryType>(type);
-  e->data.assign(value.data(), value.size());
+  e->type = type;
+  e->data.assign(data.data(), data.size());
   return true;
+}
+
+bool CheckEntry(raft::Index index, std::string_view value, raft::Term* term) {
+  raft::EntryType type;
+  std::string_view data;
+  return ParseEntry(index, value, term, &type, &data);
 }
 
 std::string EncodeHardState(const raft::HardState& hs) {
@@ -87,16 +108,28 @@ bool DecodeSnapshotMeta(std::string_view value, raft::SnapshotMeta* meta) {
          common::GetFixed64(&value, &meta->term) && value.empty();
 }
 
-std::string EncodeApplied(raft::Index index, raft::Term term) {
+std::string EncodeApplied(raft::Index index, raft::Term term, uint64_t key_count) {
   std::string body;
   common::PutFixed64(&body, index);
   common::PutFixed64(&body, term);
+  common::PutFixed64(&body, key_count);
   return Seal(kApplied, body);
 }
 
-bool DecodeApplied(std::string_view value, raft::Index* index, raft::Term* term) {
-  return Unseal(kApplied, &value) && common::GetFixed64(&value, index) &&
-         common::GetFixed64(&value, term) && value.empty();
+bool DecodeApplied(std::string_view value, raft::Index* index, raft::Term* term,
+                   std::optional<uint64_t>* key_count) {
+  if (!Unseal(kApplied, &value) || !common::GetFixed64(&value, index) ||
+      !common::GetFixed64(&value, term)) {
+    return false;
+  }
+  uint64_t count = 0;
+  if (value.empty()) {
+    if (key_count != nullptr) key_count->reset();
+    return true;
+  }
+  if (!common::GetFixed64(&value, &count) || !value.empty()) return false;
+  if (key_count != nullptr) *key_count = count;
+  return true;
 }
 
 std::string SessionKey(uint64_t session) {

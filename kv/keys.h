@@ -48,6 +48,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -75,6 +76,8 @@ bool ParseEntryKey(std::string_view key, raft::Index* index);
 std::string EncodeEntry(const raft::Entry& e);
 // Decodes the value stored under EntryKey(index); false if the checksum or layout is wrong.
 bool DecodeEntry(raft::Index index, std::string_view value, raft::Entry* e);
+// DecodeEntry's checks without copying the command: sets *term.
+bool CheckEntry(raft::Index index, std::string_view value, raft::Term* term);
 
 std::string EncodeHardState(const raft::HardState& hs);
 bool DecodeHardState(std::string_view value, raft::HardState* hs);
@@ -89,8 +92,12 @@ inline constexpr char kSessionResultPrefix = 'r';
 inline constexpr char kSessionExpiryPrefix = 'x';
 inline constexpr char kUserPrefix = 'u';
 
-std::string EncodeApplied(raft::Index index, raft::Term term);
-bool DecodeApplied(std::string_view value, raft::Index* index, raft::Term* term);
+// The applied record: the index and term of the last entry applied and the number of user keys
+// after it, so that a restart need not count them. A record without the count (written before
+// it was kept) decodes with *key_count unset: count the keys instead.
+std::string EncodeApplied(raft::Index index, raft::Term term, uint64_t key_count);
+bool DecodeApplied(std::string_view value, raft::Index* index, raft::Term* term,
+                   std::optional<uint64_t>* key_count = nullptr);
 std::string SessionKey(uint64_t session);
 std::string SessionResultKey(uint64_t session, uint64_t seq);
 std::string SessionExpiryKey(uint64_t expires_ms, uint64_t session);

@@ -40,6 +40,25 @@ TEST(Coding, FixedLittleEndianRoundTripsAndRefusesShortInput) {
   EXPECT_FALSE(GetFixed32(&in, &a));
 }
 
+// The instruction-based CRC and the table agree on every length and alignment, and when a
+// CRC is continued at any split point.
+TEST(Coding, Crc32cAgreesWithThePortableTable) {
+  std::string data;
+  for (int i = 0; i < 300; i++) data.push_back(static_cast<char>((i * 131 + 7) & 0xff));
+  EXPECT_EQ(Crc32cPortable("123456789"), 0xe3069283u);
+  for (size_t offset = 0; offset < 9; offset++) {
+    for (size_t len = 0; offset + len <= data.size(); len += 7) {
+      std::string_view part(data.data() + offset, len);
+      ASSERT_EQ(Crc32c(part), Crc32cPortable(part)) << "offset " << offset << " length " << len;
+      ASSERT_EQ(Crc32c(part, 0x1234u), Crc32cPortable(part, 0x1234u));
+    }
+  }
+  for (size_t split = 0; split <= data.size(); split += 13) {
+    std::string_view a(data.data(), split), b(data.data() + split, data.size() - split);
+    EXPECT_EQ(Crc32c(b, Crc32c(a)), Crc32cPortable(data));
+  }
+}
+
 TEST(Coding, Crc32cMatchesTheStandardCheckValue) {
   EXPECT_EQ(Crc32c("123456789"), 0xe3069283u);
   // Continuing a CRC equals computing it over the concatenation.
