@@ -9,7 +9,8 @@
 #   RAFTKV_SIM_SEEDS       number of simulator seeds in the main run (default: 500)
 #   RAFTKV_SKIP_SANITIZE   set to 1 to skip the sanitizer build and its tests
 #   RAFTKV_NEMESIS_RUNS    number of scripts/nemesis.sh runs (default: 2; 0 skips them); run i
-#                          uses 3 nodes when i is odd, 5 when even, and seed i
+#                          uses 3 nodes when i is odd, 5 (and a snapshot every 2000 entries)
+#                          when even, and seed i
 #   RAFTKV_NEMESIS_DURATION  seconds of load and faults per nemesis run (default: 60)
 #
 # The lab's KV suite (ctest label `kvlab`) runs in the main build only: its processes keep
@@ -82,16 +83,19 @@ run_ctest() {
 # run_nemesis RUNS DURATION: scripts/nemesis.sh RUNS times against the main build, each with
 # every fault; each must end with violations=0 lost=0 duplicated=0.
 run_nemesis() {
-  local runs=$1 duration=$2 i nodes last rc
+  local runs=$1 duration=$2 i nodes last rc extra
   for ((i = 1; i <= runs; i++)); do
     nodes=$((i % 2 == 1 ? 3 : 5))
+    # Every other run snapshots often, so that faults hit snapshot streams and installs too.
+    extra=""
+    ((i % 2 == 1)) || extra="--snapshot-entries 2000 --snapshot-keep-entries 200"
     local dir="$B/nemesis/run$i"
     rc=0
-    last=$(RAFTKV_BUILD="$B" RAFTKV_DIR="$dir" RAFTKV_BASE_PORT=7700 \
+    last=$(RAFTKV_BUILD="$B" RAFTKV_DIR="$dir" RAFTKV_BASE_PORT=7700 RAFTKV_EXTRA_FLAGS="$extra" \
       timeout $((duration + 240)) scripts/nemesis.sh --nodes "$nodes" --duration "$duration" \
       --faults kill,pause,isolate,partition,restart --clients 8 --seed "$i" 2>"$dir.log" |
       tail -n 1) || rc=$?
-    echo "run $i (nodes=$nodes seed=$i): $last"
+    echo "run $i (nodes=$nodes seed=$i${extra:+ $extra}): $last"
     if ((rc != 0)) || ! grep -Eq 'violations=0 lost=0 duplicated=0$' <<<"$last"; then
       tail -n 30 "$dir.log" >&2 || true
       fail "nemesis run $i (nodes=$nodes seed=$i) failed (exit $rc); history and logs in $dir"
