@@ -101,7 +101,10 @@ __attribute__((target("sse4.2"))) uint32_t Crc32cSse42(std::string_view data, ui
 }
 
 bool HaveSse42() {
-  __builtin_cpu_init();  // this runs from a static initializer, maybe before the runtime's
+  // This runs from a static initializer, possibly before the one that fills in what
+  // __builtin_cpu_supports reads: fill it in first. (A CRC taken by another file's static
+  // initializer before this one runs sees false and uses the table: same result.)
+  __builtin_cpu_init();
   return __builtin_cpu_supports("sse4.2");
 }
 

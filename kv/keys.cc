@@ -108,28 +108,26 @@ bool DecodeSnapshotMeta(std::string_view value, raft::SnapshotMeta* meta) {
          common::GetFixed64(&value, &meta->term) && value.empty();
 }
 
-std::string EncodeApplied(raft::Index index, raft::Term term, uint64_t key_count) {
+std::string EncodeApplied(raft::Index index, raft::Term term) {
   std::string body;
   common::PutFixed64(&body, index);
   common::PutFixed64(&body, term);
-  common::PutFixed64(&body, key_count);
   return Seal(kApplied, body);
 }
 
-bool DecodeApplied(std::string_view value, raft::Index* index, raft::Term* term,
-                   std::optional<uint64_t>* key_count) {
-  if (!Unseal(kApplied, &value) || !common::GetFixed64(&value, index) ||
-      !common::GetFixed64(&value, term)) {
-    return false;
-  }
-  uint64_t count = 0;
-  if (value.empty()) {
-    if (key_count != nullptr) key_count->reset();
-    return true;
-  }
-  if (!common::GetFixed64(&value, &count) || !value.empty()) return false;
-  if (key_count != nullptr) *key_count = count;
-  return true;
+bool DecodeApplied(std::string_view value, raft::Index* index, raft::Term* term) {
+  return Unseal(kApplied, &value) && common::GetFixed64(&value, index) &&
+         common::GetFixed64(&value, term) && value.empty();
+}
+
+std::string EncodeKeyCount(uint64_t count) {
+  std::string body;
+  common::PutFixed64(&body, count);
+  return Seal(kKeyCount, body);
+}
+
+bool DecodeKeyCount(std::string_view value, uint64_t* count) {
+  return Unseal(kKeyCount, &value) && common::GetFixed64(&value, count) && value.empty();
 }
 
 std::string SessionKey(uint64_t session) {

@@ -19,6 +19,10 @@
 //   <dir>/state-<generation>/   the state machine's database (StateMachine):
 //     "a"                    applied: crc32c | index(fixed64) | term(fixed64). Changes in the
 //                            same batch as the data it covers.
+//     "k"                    key count: crc32c | the number of "u" keys (fixed64), written in
+//                            the batch of every entry that changes it, so that a restart
+//                            need not count millions of keys. Absent (an empty state, or
+//                            one written before it was kept): the keys are counted at open.
 //     "t"                    cluster time: crc32c | milliseconds since the epoch (fixed64),
 //                            the largest time_ms of the commands applied (kv/sessions.h).
 //     "c" <session:BE64>     an exactly-once session: crc32c | timeout ms(fixed64) | last
@@ -48,7 +52,6 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -87,17 +90,16 @@ bool DecodeSnapshotMeta(std::string_view value, raft::SnapshotMeta* meta);
 
 inline constexpr std::string_view kApplied = "a";
 inline constexpr std::string_view kClusterTime = "t";
+inline constexpr std::string_view kKeyCount = "k";
 inline constexpr char kSessionPrefix = 'c';
 inline constexpr char kSessionResultPrefix = 'r';
 inline constexpr char kSessionExpiryPrefix = 'x';
 inline constexpr char kUserPrefix = 'u';
 
-// The applied record: the index and term of the last entry applied and the number of user keys
-// after it, so that a restart need not count them. A record without the count (written before
-// it was kept) decodes with *key_count unset: count the keys instead.
-std::string EncodeApplied(raft::Index index, raft::Term term, uint64_t key_count);
-bool DecodeApplied(std::string_view value, raft::Index* index, raft::Term* term,
-                   std::optional<uint64_t>* key_count = nullptr);
+std::string EncodeApplied(raft::Index index, raft::Term term);
+bool DecodeApplied(std::string_view value, raft::Index* index, raft::Term* term);
+std::string EncodeKeyCount(uint64_t count);
+bool DecodeKeyCount(std::string_view value, uint64_t* count);
 std::string SessionKey(uint64_t session);
 std::string SessionResultKey(uint64_t session, uint64_t seq);
 std::string SessionExpiryKey(uint64_t expires_ms, uint64_t session);

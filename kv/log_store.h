@@ -11,7 +11,8 @@
 // batches are atomic) and the store refuses every later write: the caller must stop
 // acknowledging (fail-stop, DESIGN.md).
 //
-// Thread-safety: not thread-safe. After Open, one thread at a time (the storage thread).
+// Thread-safety: not thread-safe. After Open, one thread at a time (the storage thread);
+// except ReclaimTask, which any thread may call (it only takes a reference to the database).
 #pragma once
 
 #include <functional>
@@ -64,7 +65,8 @@ class LogStore : public raft::LogStorage {
   // range of entry keys in [from, through]. It may run on any thread, concurrently with this
   // store's writes (LevelDB orders them), and may outlive the store: it holds the database.
   // It cannot fail in a way that matters: a failed compaction leaves the files as they were
-  // (and a broken disk shows up in the next write).
+  // (and a broken disk shows up in the next write). The Env given in Options must outlive the
+  // work (leveldb::Env::Default() does; a test's own Env must wait for it).
   std::function<void()> ReclaimTask(raft::Index from, raft::Index through);
 
   // The term of the entry at `index` (the snapshot's own index answers its term).

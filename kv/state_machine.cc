@@ -183,19 +183,25 @@ common::Status StateMachine::OpenGeneration(uint64_t generation) {
   std::string value;
   raft::Index index = 0;
   raft::Term term = 0;
-  std::optional<uint64_t> stored_count;
   s = owned->Get(leveldb::ReadOptions(), std::string(keys::kApplied), &value);
   if (s.ok()) {
-    if (!keys::DecodeApplied(value, &index, &term, &stored_count)) {
+    if (!keys::DecodeApplied(value, &index, &term)) {
       return common::Status::Corruption("state " + path + ": applied index fails its checksum");
     }
   } else if (!s.IsNotFound()) {
     return FromLevelDB(s, "state " + path + ": read applied index");
   }
-  // The key count comes with the applied record (a restart with millions of keys must not read
-  // them all before serving); a record written before the count was kept has them counted.
-  uint64_t count = stored_count.value_or(0);
-  if (s.ok() && !stored_count.has_value()) {
+  // The key count has its own record (a restart with millions of keys must not read them all
+  // before serving); a state written before it was kept has its keys counted here.
+  uint64_t count = 0;
+  s = owned->Get(leveldb::ReadOptions(), std::string(keys::kKeyCount), &value);
+  if (s.ok()) {
+    if (!keys::DecodeKeyCount(value, &count)) {
+      return common::Status::Corruption("state " + path + ": key count fails its checksum");
+    }
+  } else if (!s.IsNotFound()) {
+    return FromLevelDB(s, "state " + path + ": read key count");
+  } else {
     std::unique_ptr<leveldb::Iterator> it(owned->NewIterator(leveldb::ReadOptions()));
     std::string prefix(1, keys::kUserPrefix);
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) count++;
@@ -431,7 +437,10 @@ common::Status StateMachine::ApplyEntry(const raft::Entry& e, ApplyResult* resul
       if (cmd.session != 0) sessions_->Finish(request, result->results, &batch);
     }
   }
-  batch.Put(std::string(keys::kApplied), keys::EncodeApplied(e.index, e.term, new_key_count));
+  if (new_key_count != key_count_) {
+    batch.Put(std::string(keys::kKeyCount), keys::EncodeKeyCount(new_key_count));
+  }
+  batch.Put(std::string(keys::kApplied), keys::EncodeApplied(e.index, e.term));
   leveldb::Status s = WriteSealed(db_.get(), false, &batch);
   if (!s.ok()) {
     failed_ = FromLevelDB(s, "apply index " + std::to_string(e.index));

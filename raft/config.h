@@ -54,6 +54,13 @@ struct Config {
   // instead of letting the log grow in memory. 0: no limit.
   size_t max_apply_lag_bytes = 64 << 20;
 
+  // A node hears no leader for a random number of ticks in [1, election_ticks] before its
+  // first election after it starts, instead of [election_ticks, 2 * election_ticks): a cluster
+  // restarted as a whole elects a leader sooner (etcd's initial-election-tick-advance). With
+  // pre_vote and check_quorum this disturbs no live cluster: the peers of a restarted node
+  // still hear from their leader and refuse its pre-vote.
+  bool fast_first_election = false;
+
   // A follower that neither acknowledges nor refuses a snapshot within this many ticks is
   // probed again (the stream was lost).
   int snapshot_timeout_ticks = 40;

@@ -25,6 +25,7 @@ Node::Node(const Config& config, const PersistentState& state)
   log_.SetApplied(applied);
   handed_hard_state_ = {term_, vote_, log_.committed()};
   BecomeFollower(term_, kNoNode);
+  if (config_.fast_first_election) election_elapsed_ = config_.election_ticks - 1;
   checked_term_ = term_;
   checked_commit_ = log_.committed();
 }

@@ -227,6 +227,20 @@ std::string ParseNumber(std::string_view key, std::string_view text, uint64_t mi
   return err;
 }
 
+// ParseNumber for a limit that 0 turns off: 0, or min..max.
+std::string ParseLimitOrZero(std::string_view key, std::string_view text, uint64_t min,
+                             uint64_t max, uint64_t* out) {
+  uint64_t value = 0;
+  std::string err = ParseUint(key, text, 0, max, &value);
+  if (!err.empty() && err.find(" must be between ") == std::string::npos) return err;
+  if (!err.empty() || (value != 0 && value < min)) {
+    return std::string(key) + " must be 0 (no limit) or between " + std::to_string(min) + " and " +
+           std::to_string(max) + " inclusive";
+  }
+  *out = value;
+  return "";
+}
+
 template <typename E>
 struct EnumName {
   E value;
@@ -557,15 +571,15 @@ const KeySpec kKeys[] = {
      "half as the tail; 0: no byte limit",
      false,
      [](const Args& a, Pending* p) {
-       return ParseNumber("snapshot-log-bytes", a[0], 0, uint64_t{1} << 40,
-                          &p->config.snapshot_log_bytes);
+       return ParseLimitOrZero("snapshot-log-bytes", a[0], uint64_t{1} << 20, uint64_t{1} << 40,
+                               &p->config.snapshot_log_bytes);
      }},
     {"snapshot-rate-bytes", "<bytes/s>", "67108864",
      "the most bytes per second a leader sends in snapshots, all followers together; 0: no limit",
      false,
      [](const Args& a, Pending* p) {
-       return ParseNumber("snapshot-rate-bytes", a[0], 0, uint64_t{1} << 40,
-                          &p->config.snapshot_rate_bytes);
+       return ParseLimitOrZero("snapshot-rate-bytes", a[0], 65536, uint64_t{1} << 40,
+                               &p->config.snapshot_rate_bytes);
      }},
     {"max-inflight-bytes", "<bytes>", "8388608",
      "per follower, the most entry bytes sent and not yet acknowledged", false,

@@ -173,6 +173,8 @@ common::Status Server::Start() {
   rc.election_ticks =
       static_cast<int>(std::max<uint32_t>(2, config_.election_timeout_ms / config_.heartbeat_ms));
   rc.seed = po.jitter_seed ^ 0x5bd1e995u;
+  // A whole cluster restarted elects a leader within one election timeout, not two.
+  rc.fast_first_election = true;
   rc.max_inflight_bytes = config_.max_inflight_bytes;
   rc.max_uncommitted_bytes = config_.max_uncommitted_bytes;
   rc.max_apply_lag_bytes = config_.max_apply_lag_bytes;

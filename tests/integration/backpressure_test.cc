@@ -31,7 +31,11 @@ std::vector<std::string> ReplyLines(const std::string& bytes) {
 }
 
 TEST(IntegrationBackpressure, ALeaderWithoutQuorumRefusesPastTheUncommittedLimit) {
-  TestCluster cluster(3, {{"max-uncommitted-bytes", "65536"}, {"request-timeout-ms", "1000"}});
+  // A long election timeout: the leader steps down (check-quorum) only once the pipeline is
+  // answered, even on a loaded machine.
+  TestCluster cluster(3, {{"max-uncommitted-bytes", "65536"},
+                          {"request-timeout-ms", "1000"},
+                          {"election-timeout-ms", "10000"}});
   ASSERT_TRUE(cluster.Start());
   int leader = 0;
   ASSERT_TRUE(cluster.WaitLeader(Millis(20000), &leader));

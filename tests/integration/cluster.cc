@@ -696,6 +696,7 @@ InfoMap TestCluster::Info(int id, Millis timeout) const {
   const Clock::time_point deadline = Clock::now() + timeout;
   const int majority = options_.nodes / 2 + 1;
   std::string last_view;
+  std::optional<Clock::time_point> settle_until;
   while (true) {
     std::map<int, InfoMap> infos;
     std::ostringstream view;
@@ -741,7 +742,13 @@ InfoMap TestCluster::Info(int id, Millis timeout) const {
           agree++;
         }
       }
-      if (agree >= majority) {
+      // A majority is enough, but the others (just started, say) usually learn of the leader
+      // within a heartbeat or two: give them a moment, so that a test can reach any node.
+      if (agree >= majority && !settle_until.has_value()) {
+        settle_until = Clock::now() + Millis(2000);
+      }
+      if (agree >= majority &&
+          (agree == static_cast<int>(infos.size()) || Clock::now() >= *settle_until)) {
         *leader = best;
         return ::testing::AssertionSuccess();
       }

@@ -218,8 +218,8 @@ class TestCluster {
   std::optional<int> ExitStatus(int id) const { return node(id).exit_status; }
 
   // Waits until one running, unpaused node reports raft_role:leader and a majority of the
-  // cluster (counting every configured node) reports that leader in the same term. Stores
-  // its id in *leader.
+  // cluster (counting every configured node) reports that leader in the same term, then up to
+  // 2 s more for every running, unpaused node to report it too. Stores its id in *leader.
   ::testing::AssertionResult WaitLeader(Millis timeout, int* leader);
 
   // A hiredis connection to node `id`'s client port.

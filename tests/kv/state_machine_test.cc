@@ -8,9 +8,9 @@
 #include <leveldb/helpers/memenv.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 
-#include "common/coding.h"
 #include "kv/keys.h"
 #include "kv/sessions.h"
 #include "tests/kv/test_dir.h"
@@ -229,46 +229,62 @@ TEST_P(StateMachineTest, KeyCountFollowsEveryKindOfWrite) {
                   .ok());
   EXPECT_EQ(keys, std::vector<std::string>{"f"});
   Run({MakeOp(OpCode::kSet, {"g"}, {"1"})});
-  Reopen();  // read back from the applied record
+  Reopen();  // read back from its record
   EXPECT_EQ(sm_->key_count(), 2u);
 }
 
-// A restart takes the key count from the applied record instead of reading every key; a
-// record written before the count was kept has the keys counted.
-TEST_P(StateMachineTest, RestartTakesTheKeyCountFromTheAppliedRecord) {
+// A restart takes the key count from its record instead of reading every key; a state
+// without the record (written before it was kept) has the keys counted.
+TEST_P(StateMachineTest, RestartTakesTheKeyCountFromItsRecord) {
   Run({MakeOp(OpCode::kMSet, {"a", "b", "c"}, {"1", "2", "3"})});
   const raft::Index index = sm_->applied_index();
-  const raft::Term term = sm_->applied_term();
   sm_.reset();
   // No snapshot was installed: the first generation, with no STATE pointer yet.
   ASSERT_FALSE(env_->FileExists(Path("/node/STATE")));
-  const std::string db_path = Path("/node/state-0");
-  auto put_applied = [&](const std::string& record) {
+  auto with_db = [&](const std::function<void(leveldb::DB*)>& fn) {
     leveldb::Options o;
     o.env = env_;
     leveldb::DB* raw = nullptr;
-    ASSERT_TRUE(leveldb::DB::Open(o, db_path, &raw).ok());
+    ASSERT_TRUE(leveldb::DB::Open(o, Path("/node/state-0"), &raw).ok());
     std::unique_ptr<leveldb::DB> db(raw);
-    ASSERT_TRUE(db->Put(leveldb::WriteOptions(), std::string(keys::kApplied), record).ok());
+    fn(db.get());
   };
   // The stored count is what a restart reports, even when it is not what a count would give.
-  put_applied(keys::EncodeApplied(index, term, 1000));
+  with_db([](leveldb::DB* db) {
+    ASSERT_TRUE(
+        db->Put(leveldb::WriteOptions(), std::string(keys::kKeyCount), keys::EncodeKeyCount(1000))
+            .ok());
+  });
   Reopen();
   EXPECT_EQ(sm_->key_count(), 1000u);
   EXPECT_EQ(sm_->applied_index(), index);
   sm_.reset();
-  // The older record (index and term only): counted.
-  std::string body;
-  common::PutFixed64(&body, index);
-  common::PutFixed64(&body, term);
-  put_applied(keys::Seal(keys::kApplied, body));
+  // Without the record: counted.
+  with_db([](leveldb::DB* db) {
+    ASSERT_TRUE(db->Delete(leveldb::WriteOptions(), std::string(keys::kKeyCount)).ok());
+  });
   Reopen();
   EXPECT_EQ(sm_->key_count(), 3u);
-  EXPECT_EQ(sm_->applied_index(), index);
-  // The next apply writes the count again.
+  // A write that changes the count records it again; one that does not leaves it right.
   Run({MakeOp(OpCode::kSet, {"d"}, {"4"})});
+  Run({MakeOp(OpCode::kSet, {"d"}, {"5"})});
   Reopen();
   EXPECT_EQ(sm_->key_count(), 4u);
+  // A damaged record stops the open, as every other damaged record does.
+  sm_.reset();
+  with_db([](leveldb::DB* db) {
+    ASSERT_TRUE(db->Put(leveldb::WriteOptions(), std::string(keys::kKeyCount), "bad").ok());
+  });
+  StateMachine::Options o;
+  o.env = env_;
+  common::Status st = StateMachine::Open(Path("/node"), o, &sm_);
+  EXPECT_EQ(st.code(), common::Status::Code::kCorruption) << st.ToString();
+  EXPECT_NE(st.ToString().find("key count"), std::string::npos) << st.ToString();
+  sm_.reset();
+  with_db([](leveldb::DB* db) {
+    ASSERT_TRUE(db->Delete(leveldb::WriteOptions(), std::string(keys::kKeyCount)).ok());
+  });
+  Reopen();
 }
 
 TEST_P(StateMachineTest, FlushAllThenWritesInTheSameCommand) {

@@ -89,6 +89,24 @@ TEST(Election, ElectionTimeoutIsRandomizedInOneToTwoTimeouts) {
   EXPECT_GT(seen.size(), 1u);
 }
 
+// A node that has just started campaigns within one election timeout, still at a random
+// moment (ElectionTimeoutIsRandomizedInOneToTwoTimeouts: without it, one to two).
+TEST(Election, FastFirstElectionCampaignsWithinOneTimeout) {
+  std::set<int> seen;
+  for (uint64_t seed = 1; seed <= 16; seed++) {
+    Cluster c(3, [seed](Config* cfg) {
+      cfg->seed = seed;
+      cfg->fast_first_election = true;
+    });
+    int ticks = c.TickUntilCampaign(1);
+    ASSERT_GT(ticks, 0) << "seed " << seed;
+    EXPECT_GE(ticks, 1) << "seed " << seed;
+    EXPECT_LE(ticks, 10) << "seed " << seed;
+    seen.insert(ticks);
+  }
+  EXPECT_GT(seen.size(), 1u);
+}
+
 // Figure 2, RequestVote: grant "if votedFor is null or candidateId" (Election Safety, §5.2).
 TEST(Election, GrantsAtMostOneVotePerTerm) {
   Cluster c(3);
