@@ -2,17 +2,19 @@
 # Soak test: long write loads, a follower catching up, restarts and a fault run on local
 # clusters of real raftkv-server processes, measured against the bounds the project promises.
 #
-#   scripts/soak.sh                       every phase, full size (about 5-10 minutes)
+#   scripts/soak.sh                       every phase, full size (about 7-12 minutes)
 #   scripts/soak.sh --quick               every count divided by 10, for development
 #   scripts/soak.sh --only catchup,restart --keep
 #
 # Phases (each on a fresh 3-node cluster of scripts/cluster.sh in its own directory):
-#   compaction  2,000,000 SETs of 100-byte values over 100,000 keys; every node's data directory
-#               stays within 3 x live data + 64 MiB
+#   compaction  2,000,000 SETs of 100-byte values over 100,000 keys, once with redis-benchmark's
+#               values and once with random ones that do not compress; every node's data
+#               directory stays within 3 x live data + 64 MiB
 #   catchup     1,000,000 SETs while a follower is paused; resumed under a write load, it
-#               reaches the leader's applied index within 30 s; peak RSS per node
-#   restart     1,000,000 keys loaded; a restarted follower, then the whole restarted cluster,
-#               serve a correct read within 2 s
+#               reaches the leader's applied index within 30 s; peak RSS per node within the
+#               memory bound of docs/operations.md, connected clients within the C it assumes
+#   restart     1,000,000 keys loaded; a restarted follower serves a correct read within 2 s;
+#               the time for the whole restarted cluster is measured too
 #   nemesis     scripts/nemesis.sh with frequent snapshots; the KV lab's snapshot tests (ctest)
 #
 # The output ends with one table, a row per measurement: name | measured | bound | result.
@@ -41,6 +43,8 @@ readonly restart_bound_s=2          # restart to the first correct read
 readonly restart_give_up_s=30
 readonly dir_slack_kib=65536        # data directory bound: 3 x live + 64 MiB
 readonly value_bytes=100
+readonly catchup_clients=52         # C of the memory bound: 50 benchmark connections, 2 probes
+readonly catchup_flags="--client-query-buffer-limit 1048576 --client-output-buffer-limit 1048576"
 
 usage() {
   cat <<'EOF'
@@ -49,20 +53,28 @@ usage: scripts/soak.sh [--quick] [--only PHASE[,PHASE...]] [--dir DIR] [--keep]
 Runs the soak phases, each on a fresh 3-node cluster (scripts/cluster.sh) in its own directory
 under the run directory, and prints one table at the end: a row per measurement,
   name | measured | bound | result
-with result PASS or FAIL, plus rows marked `info` (throughput) that pass or fail nothing.
+with result PASS or FAIL, plus rows marked `info` (throughput, live data, the whole-cluster
+restart) that pass or fail nothing.
 
 Phases (default: all, in this order):
   compaction  2,000,000 SETs (redis-benchmark -t set -c 50 -P 16 -d 100 -r 100000) on the
               leader; once every node has applied everything, each node's data directory
-              (du -sk) must be at most 3 x the live data (keys x (key + value bytes)) + 64 MiB
-  catchup     a follower paused during 1,000,000 SETs; then a write load on the leader, the
-              follower resumed: it must reach the leader's applied index of the moment of
-              resume (and install a snapshot, when INFO counts them) within 30 s. Also the
-              leader's throughput during the catch-up and each node's peak RSS (VmHWM) against
-              the memory bound
+              (du -sk) must be at most 3 x the live data (keys x (key + value bytes)) + 64 MiB.
+              Then the same on a second cluster with 2,000,000 SETs of random 100-byte values
+              that do not compress (base64 text), keys key:%012d drawn at random from 100,000,
+              made by python3 and sent with redis-cli --pipe (skipped without python3)
+  catchup     nodes started with --client-query-buffer-limit 1048576
+              --client-output-buffer-limit 1048576; a follower paused during 1,000,000 SETs;
+              then a write load on the leader, the follower resumed: it must reach the
+              leader's applied index of the moment of resume (and install a snapshot, when
+              INFO counts them) within 30 s. Also the leader's throughput during the catch-up,
+              each node's peak RSS (VmHWM) against the memory bound of docs/operations.md
+              ("Memory bound") for 52 clients (50 benchmark connections, 2 redis-cli probes),
+              and the largest connected_clients seen against those 52
   restart     1,000,000 keys k:<n> of 100 bytes loaded (MSET of 1000 keys, redis-cli --pipe);
               a follower killed and restarted must answer GET correctly within 2 s of the
-              restart; then all three killed and started again: each must answer within 2 s
+              restart; then all three killed and started again: the time until each answers
+              is shown (info: it includes electing a leader)
   nemesis     scripts/nemesis.sh --nodes 3 --duration 60 --faults
               kill,pause,isolate,partition,restart --clients 8 --seed 41 with a snapshot every
               2000 entries (base port 7500), then the KV lab's snapshot tests
@@ -85,11 +97,8 @@ Environment:
                      7300; the nemesis phase uses 7500)
   RAFTKV_BUILD       build directory (default: build); raftkv-server (and, for the nemesis
                      phase, kvlab_test) are built there or brought up to date first
-  RAFTKV_EXTRA_FLAGS more server flags for every node (scripts/cluster.sh)
-  RAFTKV_SOAK_MAXCLIENTS, RAFTKV_SOAK_MAX_ENTRY_BYTES, RAFTKV_SOAK_SNAPSHOT_ENTRIES,
-  RAFTKV_SOAK_SNAPSHOT_KEEP_ENTRIES
-                     the server limits the memory bound is computed from (default: the
-                     server's defaults)
+  RAFTKV_EXTRA_FLAGS more server flags for every node (scripts/cluster.sh); the memory
+                     bound takes its limits from them (and from the catchup phase's own)
 EOF
 }
 
@@ -339,14 +348,16 @@ local_keys() {
   echo "${k:-0}"
 }
 
-# Starts a fresh 3-node cluster in $run/$1 and waits for a leader; sets `leader`.
+# Starts a fresh 3-node cluster in $run/$1 and waits for a leader; sets `leader`. The server
+# flags $2, if any, come after RAFTKV_EXTRA_FLAGS's (cluster.sh writes both into every node's
+# raftkv.conf at start; the last value of a key wins).
 leader=""
 start_cluster() {
   local d=$run/$1
   rm -rf "$d"
   export RAFTKV_DIR=$d
   current_cluster=$d
-  cl start -n 3 || fatal "cluster.sh start failed in $d (see $log_file and $d/node*/server.log)"
+  RAFTKV_EXTRA_FLAGS="${RAFTKV_EXTRA_FLAGS:-}${2:+ $2}" cl start -n 3 || fatal "cluster.sh start failed in $d (see $log_file and $d/node*/server.log)"
   wait_leader
 }
 
@@ -390,6 +401,34 @@ bench() {
   log "redis-benchmark: $1 SETs at ${rps:-?} requests/s"
 }
 
+# Streams the RESP that "${@:3}" writes into redis-cli --pipe on the leader (bounded by
+# bench_timeout_s; the summary in $RAFTKV_DIR/pipe.out, the generator's errors in pipe-in.err)
+# and adds row $1: the summary must be `errors: 0, replies: $2`. Sets pipe_s to the seconds
+# it took.
+pipe_s=""
+pipe_load() {
+  local t0 pid rc=0 summary
+  t0=$(now_s)
+  "${@:3}" 2>"$RAFTKV_DIR/pipe-in.err" |
+    timeout "$bench_timeout_s" redis-cli -h 127.0.0.1 -p "$(port_of "$leader")" --pipe \
+      >"$RAFTKV_DIR/pipe.out" 2>&1 &
+  pid=$! # timeout's: stopping it stops redis-cli, and the generator with it
+  bg_pids+=("$pid")
+  wait_bg "$pid" || rc=$?
+  pipe_s=$(since "$t0")
+  summary=$(tr -d '\r' <"$RAFTKV_DIR/pipe.out" | tail -n 1)
+  [ "$rc" = 0 ] || log "redis-cli --pipe exited $rc (see $RAFTKV_DIR/pipe.out, pipe-in.err)"
+  log "redis-cli --pipe: $summary (${pipe_s}s)"
+  if [ "$summary" = "errors: 0, replies: $2" ]; then
+    row "$1" "$summary" "errors: 0" PASS
+  else
+    row "$1" "${summary:-no summary}" "errors: 0, replies: $2" FAIL
+  fi
+}
+
+# $1 per second of $2 seconds, rounded.
+per_s() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'; }
+
 # The seconds since $1 (from now_s), with millisecond precision.
 now_s() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now_s)" 'BEGIN { printf "%.3f", b - a }'; }
@@ -403,33 +442,65 @@ proc_mib() {
 
 # ---- The memory bound ----
 
-# The largest resident set (MiB) a node may reach. The formula lives in docs/operations.md,
-# "Memory bound", and takes the configured limits below (the server's defaults, overridable
-# from the environment). Until that section exists it is a flat 256 MiB: edit the one
-# arithmetic expression, and the limits it reads, here.
-rss_bound_mib() {
-  # shellcheck disable=SC2034  # the limits the formula is to read
-  local maxclients=${RAFTKV_SOAK_MAXCLIENTS:-10000} \
-    max_entry_bytes=${RAFTKV_SOAK_MAX_ENTRY_BYTES:-1572864} \
-    snapshot_entries=${RAFTKV_SOAK_SNAPSHOT_ENTRIES:-10000} \
-    snapshot_keep_entries=${RAFTKV_SOAK_SNAPSHOT_KEEP_ENTRIES:-1000}
-  echo $((256))
+readonly mib=1048576
+readonly members=3 # N
+
+# The value of server key $1 on nodes started with the flags $3 (`--key value ...`, split on
+# blanks as cluster.sh splits RAFTKV_EXTRA_FLAGS; keys are case-insensitive and the last value
+# wins), else its default $2.
+server_limit() {
+  local words=() k value=$2
+  read -r -a words <<<"$3"
+  for ((k = 0; k + 1 < ${#words[@]}; k++)); do
+    if [ "${words[k],,}" = "--${1,,}" ]; then
+      k=$((k + 1))
+      value=${words[k]}
+    fi
+  done
+  [[ $value =~ ^[0-9]+$ ]] || fatal "the server flags give $1 '$value', not a number of bytes"
+  echo "$value"
+}
+
+# Bytes $1 in MiB, for the log.
+in_mib() { awk -v b="$1" 'BEGIN { printf "%.10g", b / 1048576 }'; }
+
+# Sets rss_bound to the largest resident set (MiB, rounded down) a node may reach by the formula
+# of docs/operations.md, "Memory bound", with N members, $1 connected clients (C) and the limits
+# of the server flags $2 (the server's defaults where they give none); empty when one of those
+# limits is 0, that is no limit. Logs the formula with its numbers.
+rss_bound=""
+memory_bound() {
+  local c=$1 l u a i q o key
+  l=$(server_limit snapshot-log-bytes 67108864 "$2")
+  u=$(server_limit max-uncommitted-bytes 67108864 "$2")
+  a=$(server_limit max-apply-lag-bytes 67108864 "$2")
+  i=$(server_limit max-inflight-bytes 8388608 "$2")
+  q=$(server_limit client-query-buffer-limit 1073741824 "$2")
+  o=$(server_limit client-output-buffer-limit 268435456 "$2")
+  for key in "snapshot-log-bytes $l" "max-apply-lag-bytes $a" "client-output-buffer-limit $o"; do
+    if [ "${key#* }" = 0 ]; then
+      rss_bound=""
+      log "memory bound: none (${key% *} 0: no limit)"
+      return 0
+    fi
+  done
+  rss_bound=$(((128 * mib + 3 * 16 * mib + 2 * (l + u + a) + (members - 1) * (i + 4 * mib) +
+    64 * mib + c * (q + o)) / mib))
+  log "memory bound: RSS <= 128 MiB + 3 x 16 MiB + 2 x (L $(in_mib "$l") + U $(in_mib "$u") + A $(in_mib "$a") MiB) + ($members - 1) x (I $(in_mib "$i") + 4 MiB) + 64 MiB + C $c x (q $(in_mib "$q") + o $(in_mib "$o") MiB) = $rss_bound MiB"
 }
 
 # ---- Phase: compaction ----
 
-phase_compaction() {
-  start_cluster compaction
-  log "compaction: $compaction_sets SETs over $bench_keys keys on node $leader"
-  bench "$compaction_sets" "$RAFTKV_DIR/bench.out"
-  row "compaction write throughput" "${rps:-?} req/s" "-" info
+# Once every node of the phase's cluster has applied everything (and 2 s more), compares the
+# largest data directory with 3 x the live data + 64 MiB; $1 is added to the rows' names.
+check_data_dirs() {
   wait_converged || true
   sleep 2
   local keys key key_len live_bytes live_kib i kib max_kib=0 max_node=0 sizes=""
   keys=$(cli "$leader" 5 DBSIZE)
   key=$(cli "$leader" 5 SCAN 0 COUNT 1 | sed -n 2p)
   key_len=${#key}
-  [ "$key_len" = 16 ] || log "warning: a benchmark key is '$key' ($key_len bytes, expected 16)"
+  [ "$key_len" = 16 ] || log "warning: a key is '$key' ($key_len bytes, expected 16)"
   [[ $keys =~ ^[0-9]+$ ]] || fatal "DBSIZE on node $leader answered '$keys'"
   live_bytes=$((keys * (key_len + value_bytes)))
   live_kib=$(((live_bytes + 1023) / 1024))
@@ -443,15 +514,69 @@ phase_compaction() {
   done
   log "compaction: $keys keys of $key_len+$value_bytes bytes = $live_kib KiB live; data dirs $sizes"
   local bound_kib=$((3 * live_kib + dir_slack_kib))
-  row "largest data dir (node$max_node)" "$max_kib KiB" "<= $bound_kib KiB" "$(at_most "$max_kib" "$bound_kib")"
-  row "live data ($keys keys)" "$live_kib KiB" "-" info
+  row "largest data dir$1 (node$max_node)" "$max_kib KiB" "<= $bound_kib KiB" "$(at_most "$max_kib" "$bound_kib")"
+  row "live data$1 ($keys keys)" "$live_kib KiB" "-" info
+}
+
+# Writes RESP for $1 SETs to standard output: keys key:%012d drawn at random from $2, each
+# value fresh random bytes as base64 text cut to value_bytes (which LevelDB cannot compress
+# much below 3/4 of its size). Streams: nothing is held beyond 1000 commands.
+random_sets() {
+  python3 - "$1" "$2" "$value_bytes" <<'EOF'
+import base64, os, random, sys
+
+count, keys, vlen = (int(a) for a in sys.argv[1:4])
+raw = vlen * 3 // 4 + 3  # its base64 text has at least vlen characters
+out = sys.stdout.buffer
+batch = []
+for _ in range(count):
+    key = b"key:%012d" % random.randrange(keys)
+    value = base64.b64encode(os.urandom(raw))[:vlen]
+    batch.append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(key), key, vlen, value))
+    if len(batch) == 1000:
+        out.write(b"".join(batch))
+        batch.clear()
+out.write(b"".join(batch))
+out.flush()
+EOF
+}
+
+phase_compaction() {
+  start_cluster compaction
+  log "compaction: $compaction_sets SETs over $bench_keys keys on node $leader"
+  bench "$compaction_sets" "$RAFTKV_DIR/bench.out"
+  row "compaction write throughput" "${rps:-?} req/s" "-" info
+  check_data_dirs ""
+  stop_cluster
+
+  # The same with values that do not compress, on a cluster of their own.
+  if ! command -v python3 >/dev/null; then
+    log "compaction: python3 is missing; no run with random values"
+    row "largest data dir, random values" "skipped: python3 missing" "-" info
+    return 0
+  fi
+  start_cluster compaction-random
+  log "compaction: $compaction_sets SETs of random values over $bench_keys keys on node $leader (redis-cli --pipe)"
+  pipe_load "load random values (--pipe)" "$compaction_sets" random_sets "$compaction_sets" "$bench_keys"
+  row "compaction write throughput, random values" "$(per_s "$compaction_sets" "$pipe_s") req/s" "-" info
+  check_data_dirs ", random values"
   stop_cluster
 }
 
 # ---- Phase: catchup ----
 
+# Whether process $1 is stopped (SIGSTOP): a paused node is not asked anything, or the probes
+# would queue on its listening socket and all connect at once when it resumes.
+is_paused() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ $stat == [Tt]* ]]
+}
+
 phase_catchup() {
-  start_cluster catchup
+  memory_bound "$catchup_clients" "${RAFTKV_EXTRA_FLAGS:-} $catchup_flags"
+  start_cluster catchup "$catchup_flags"
   local f=$((leader % 3 + 1)) i has_counter=0 snaps0 snaps=""
   # The follower's snapshot counter, when INFO has one (read now: it may install a snapshot as
   # soon as it resumes).
@@ -460,15 +585,23 @@ phase_catchup() {
   cl pause "$f" || fatal "cannot pause node $f"
   log "catchup: node $f paused; $catchup_sets SETs on node $leader"
 
-  # Samples every node's VmRSS into rss.log while the phase runs (VmHWM is the peak).
+  # Samples every node's VmRSS into rss.log while the phase runs (VmHWM is the peak), and its
+  # connected_clients (INFO clients: one probe at a time) into clients.log, `-` while paused.
   (
     while :; do
       line=$(date -u '+%H:%M:%S')
+      clients=$line
       for i in 1 2 3; do
         pid=$(node_pid "$i")
         line+=" node$i=$( [ -z "$pid" ] || proc_mib "$pid" VmRSS)MiB"
+        n=-
+        if [ -n "$pid" ] && ! is_paused "$pid"; then
+          n=$(info_field "$i" clients connected_clients)
+        fi
+        clients+=" node$i=${n:-?}"
       done
       echo "$line"
+      echo "$clients" >>"$RAFTKV_DIR/clients.log"
       sleep 0.5
     done
   ) >"$RAFTKV_DIR/rss.log" 2>/dev/null &
@@ -535,8 +668,7 @@ phase_catchup() {
   bg_rps=$(tr '\r' '\n' <"$RAFTKV_DIR/bg-bench.out" | sed -n 's/^SET: rps=[0-9.]* (overall: \([0-9.]*\)).*/\1/p' | tail -n 1)
   row "background load (whole run)" "${bg_rps:-?} req/s" "-" info
 
-  local bound pid hwm
-  bound=$(rss_bound_mib)
+  local pid hwm
   for i in 1 2 3; do
     pid=$(node_pid "$i")
     hwm=""
@@ -544,9 +676,18 @@ phase_catchup() {
     local name="peak RSS node$i"
     [ "$i" != "$f" ] || name+=" (follower)"
     [ "$i" != "$leader" ] || name+=" (leader)"
-    row "$name" "${hwm:-?} MiB" "<= $bound MiB" "$(at_most "${hwm:-x}" "$bound")"
+    if [ -n "$rss_bound" ]; then
+      row "$name" "${hwm:-?} MiB" "<= $rss_bound MiB" "$(at_most "${hwm:-x}" "$rss_bound")"
+    else
+      row "$name" "${hwm:-?} MiB" "none (a limit is 0)" info
+    fi
   done
   stop_background
+  # The memory bound counts on at most C connections per node.
+  local most
+  most=$(awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[2] ~ /^[0-9]+$/ && kv[2] + 0 > m + 0) { m = kv[2]; at = kv[1] } } }
+    END { if (m != "") print m " (" at ")" }' "$RAFTKV_DIR/clients.log" 2>/dev/null || true)
+  row "clients (largest seen)" "${most:-?}" "<= $catchup_clients" "$(at_most "${most%% *}" "$catchup_clients")"
   stop_cluster
 }
 
@@ -571,13 +712,10 @@ first_read() {
   done
 }
 
-phase_restart() {
-  start_cluster restart
-  log "restart: loading $restart_keys keys (MSET of $mset_keys, redis-cli --pipe) on node $leader"
-  local t0 summary pid rc=0
-  t0=$(now_s)
-  # RESP for MSET k:<n> <value> ... of mset_keys keys each.
-  awk -v total="$restart_keys" -v per="$mset_keys" -v vlen="$value_bytes" 'BEGIN {
+# Writes RESP for MSET k:<n> <value> ... of mset_keys keys each, $1 keys in all, to standard
+# output.
+msets() {
+  awk -v total="$1" -v per="$mset_keys" -v vlen="$value_bytes" 'BEGIN {
       for (n = 0; n < total; n += per) {
         m = (total - n < per) ? total - n : per
         printf "*%d\r\n$4\r\nMSET\r\n", 1 + 2 * m
@@ -586,23 +724,15 @@ phase_restart() {
           printf "$%d\r\n%s\r\n$%d\r\n%0" vlen "d\r\n", length(k), k, vlen, i
         }
       }
-    }' | timeout "$bench_timeout_s" redis-cli -h 127.0.0.1 -p "$(port_of "$leader")" --pipe \
-    >"$RAFTKV_DIR/pipe.out" 2>&1 &
-  pid=$!  # timeout's: stopping it stops redis-cli, and awk with it
-  bg_pids+=("$pid")
-  wait_bg "$pid" || rc=$?
-  summary=$(tr -d '\r' <"$RAFTKV_DIR/pipe.out" | tail -n 1)
-  [ "$rc" = 0 ] || log "redis-cli --pipe exited $rc (see $RAFTKV_DIR/pipe.out)"
-  local load_s
-  load_s=$(since "$t0")
-  local msets=$(((restart_keys + mset_keys - 1) / mset_keys))
-  log "restart: redis-cli --pipe: $summary (${load_s}s)"
-  if [ "$summary" = "errors: 0, replies: $msets" ]; then
-    row "load $restart_keys keys (--pipe)" "$summary" "errors: 0" PASS
-  else
-    row "load $restart_keys keys (--pipe)" "${summary:-no summary}" "errors: 0, replies: $msets" FAIL
-  fi
-  row "load throughput" "$(awk -v k="$restart_keys" -v s="$load_s" 'BEGIN { printf "%.0f", k / s }') keys/s" "-" info
+    }'
+}
+
+phase_restart() {
+  start_cluster restart
+  log "restart: loading $restart_keys keys (MSET of $mset_keys, redis-cli --pipe) on node $leader"
+  pipe_load "load $restart_keys keys (--pipe)" $(((restart_keys + mset_keys - 1) / mset_keys)) \
+    msets "$restart_keys"
+  row "load throughput" "$(per_s "$restart_keys" "$pipe_s") keys/s" "-" info
   wait_converged || true
   local i counts="" all=1 n
   for i in 1 2 3; do
@@ -613,7 +743,7 @@ phase_restart() {
   row "keys on every node" "$counts" "$restart_keys each" "$([ "$all" = 1 ] && echo PASS || echo FAIL)"
 
   # (a) One follower.
-  local f=$((leader % 3 + 1)) probe=$((restart_keys * 123456 / 1000000)) took
+  local f=$((leader % 3 + 1)) probe=$((restart_keys * 123456 / 1000000)) took t0
   cl kill "$f" || fatal "cannot kill node $f"
   t0=$(now_s)
   cl restart "$f" || fatal "cannot restart node $f"
@@ -643,11 +773,11 @@ phase_restart() {
     fi
   done
   log "restart: whole cluster: every node answered PING ${up} s after the start began; first correct reads: $times"
-  if [ "$failed" = 0 ]; then
-    row "cluster restart to correct read on all" "$worst s" "<= $restart_bound_s s" "$(at_most "$worst" "$restart_bound_s")"
-  else
-    row "cluster restart to correct read on all" "> $restart_give_up_s s" "<= $restart_bound_s s" FAIL
-  fi
+  # No bound: the restart bound is for one node; a whole cluster must also elect a leader first
+  # (an election timeout of 1-2 s, more when a first election splits the vote).
+  local measured="$worst s"
+  [ "$failed" = 0 ] || measured="> $restart_give_up_s s"
+  row "cluster restart to correct read on all" "$measured" "- (includes an election: 1-2 s)" info
   wait_leader
   log "restart: leader after the whole-cluster restart: node $leader"
   stop_cluster
@@ -716,7 +846,7 @@ if [ "$failures" -gt 0 ] || [ "$keep" = 1 ]; then
   echo "run directory: $run (kept)"
 else
   # Only what this script and the programs it runs made.
-  for p in compaction catchup restart nemesis; do rm -rf "${run:?}/$p"; done
+  for p in compaction compaction-random catchup restart nemesis; do rm -rf "${run:?}/$p"; done
   rm -f "$run"/{soak.log,nemesis.out,nemesis.err,kvlab.out,kvlab.err,"$marker"}
   rmdir "$run" 2>/dev/null || true
   echo "run directory: $run (removed)"
