@@ -25,6 +25,7 @@ PACKAGES=(
   libfmt-dev
   redis-tools
   redis-server
+  python3
 )
 
 die() {

@@ -774,10 +774,11 @@ phase_restart() {
   done
   log "restart: whole cluster: every node answered PING ${up} s after the start began; first correct reads: $times"
   # No bound: the restart bound is for one node; a whole cluster must also elect a leader first
-  # (an election timeout of 1-2 s, more when a first election splits the vote).
+  # (up to one election timeout after the nodes start, more when a first election splits the
+  # vote).
   local measured="$worst s"
   [ "$failed" = 0 ] || measured="> $restart_give_up_s s"
-  row "cluster restart to correct read on all" "$measured" "- (includes an election: 1-2 s)" info
+  row "cluster restart to correct read on all" "$measured" "- (includes an election: up to 1 s)" info
   wait_leader
   log "restart: leader after the whole-cluster restart: node $leader"
   stop_cluster
