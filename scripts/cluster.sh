@@ -613,7 +613,13 @@ cmd_restart() {
   rm -f "$d/server.pid"
   local port
   client_port port "$id"
-  port_busy "$port" && die "port $port (node $id's client port) is in use by another process"
+  # A process killed while one of its threads is inside a system call (a long fsync, say)
+  # shows as gone before the kernel has closed its sockets: give the port a moment.
+  local free_by=$((SECONDS + 5))
+  while port_busy "$port"; do
+    [ "$SECONDS" -lt "$free_by" ] || die "port $port (node $id's client port) is in use by another process"
+    sleep 0.1
+  done
   launch_node "$id"
   pid=$launched_pid
   if ! wait_ready "$id" "$pid"; then
