@@ -364,6 +364,23 @@ wait_ready() {
 
 # Stops process $1 of node $2: SIGTERM (and SIGCONT, so a paused node sees it), SIGKILL after
 # $3 seconds. Prints how it ended.
+# A node that does not stop on SIGTERM is hung, not slow: before it is killed, its threads'
+# states and (with gdb installed) stacks go to node<I>/stacks-<pid>.txt, to find out why.
+save_stacks() {
+  local pid=$1 id=$2 out t
+  out=$dir/node$2/stacks-$1.txt
+  {
+    date '+%F %T'
+    for t in /proc/"$pid"/task/*; do
+      echo "$t $(cut -d' ' -f2,3 "$t/stat" 2>/dev/null) wchan=$(cat "$t/wchan" 2>/dev/null)"
+    done
+    if command -v gdb >/dev/null; then
+      timeout 30 gdb -p "$pid" -batch -ex 'thread apply all bt' 2>&1 || true
+    fi
+  } >"$out" 2>&1 || true
+  echo "cluster.sh: node $id (pid $pid) did not stop on SIGTERM; its threads: $out" >&2
+}
+
 stop_pid() {
   local pid=$1 id=$2 timeout_s=$3
   kill -TERM "$pid" 2>/dev/null || true
@@ -372,6 +389,7 @@ stop_pid() {
     echo "node=$id stopped (pid $pid, SIGTERM)"
     return 0
   fi
+  save_stacks "$pid" "$id"
   kill -KILL "$pid" 2>/dev/null || true
   wait_gone "$pid" 5 || die "node $id (pid $pid) survives SIGKILL"
   echo "node=$id stopped (pid $pid, SIGKILL after ${timeout_s} s)"

@@ -26,6 +26,7 @@ PACKAGES=(
   redis-tools
   redis-server
   python3
+  gdb
   gnuplot-nox
 )
 

@@ -98,6 +98,8 @@ run_nemesis() {
     echo "run $i (nodes=$nodes seed=$i${extra:+ $extra}): $last"
     if ((rc != 0)) || ! grep -Eq 'violations=0 lost=0 duplicated=0$' <<<"$last"; then
       tail -n 30 "$dir.log" >&2 || true
+      # A node that hung: the threads cluster.sh saved before killing it.
+      find "$dir" -name 'stacks-*.txt' -exec head -n 150 {} + >&2 2>/dev/null || true
       fail "nemesis run $i (nodes=$nodes seed=$i) failed (exit $rc); history and logs in $dir"
     fi
   done
