@@ -164,7 +164,7 @@ fi
 # the header are `# key=value` facts about the run (machine, terms, flags).
 # shellcheck disable=SC2016  # Python source, not shell
 read -r -d '' py_code <<'PYTHON' || true
-import csv, math, os, re, socket, statistics, sys, time
+import csv, math, os, re, signal, socket, statistics, sys, time
 
 def facts(path):
     out = {}
@@ -185,46 +185,52 @@ def probe(host, port, out, kill_file, give_up_s, timeout_ms):
     socket error, closes the connection and opens a new one (a late reply is never taken
     for the next request's); an error reply is retried after 1 ms. Once kill_file holds the
     time of the kill (ns), exits 0 at the first acknowledged write sent after it, or 1
-    give_up_s after the kill. Gives up (exit 1) after 600 s in any case."""
+    give_up_s after the kill; after 600 s in any case. Its counts go to stderr at exit."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    count = dict(acked=0, error_replies=0, timeouts=0, connection_errors=0)
     deadline = time.monotonic() + 600
     sock, n, kill_ns = None, 0, None
-    with open(out, 'w') as f:
-        while time.monotonic() < deadline:
-            if kill_ns is None and os.path.exists(kill_file):
-                with open(kill_file) as k:
-                    text = k.read().strip()
-                if text:
-                    kill_ns = int(text)
+    try:
+        with open(out, 'w') as f:
+            while time.monotonic() < deadline:
+                if kill_ns is None and os.path.exists(kill_file):
+                    with open(kill_file) as k:
+                        kill_ns = int(k.read().strip())
                     deadline = min(deadline, kill_ns / 1e9 - time.time() + time.monotonic() + give_up_s)
-            try:
-                if sock is None:
-                    sock = socket.create_connection((host, port), timeout=timeout_ms / 1000)
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                n += 1
-                val = str(n).encode()
-                req = b'*3\r\n$3\r\nSET\r\n$14\r\nfailover:probe\r\n$%d\r\n%s\r\n' % (len(val), val)
-                sent = time.time_ns()
-                sock.sendall(req)
-                reply = b''
-                while not reply.endswith(b'\r\n'):
-                    chunk = sock.recv(512)
-                    if not chunk:
-                        raise ConnectionError('closed')
-                    reply += chunk
-                acked = time.time_ns()
-                if reply.startswith(b'+OK'):
-                    f.write('%d %d\n' % (sent, acked))
-                    f.flush()
-                    if kill_ns is not None and sent > kill_ns:
-                        return 0
-                else:
-                    time.sleep(0.001)
-            except OSError:
-                if sock is not None:
-                    sock.close()
-                sock = None
-                time.sleep(0.005)
-    return 1
+                try:
+                    if sock is None:
+                        sock = socket.create_connection((host, port), timeout=timeout_ms / 1000)
+                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    n += 1
+                    val = str(n).encode()
+                    req = b'*3\r\n$3\r\nSET\r\n$14\r\nfailover:probe\r\n$%d\r\n%s\r\n' % (len(val), val)
+                    sent = time.time_ns()
+                    sock.sendall(req)
+                    reply = b''
+                    while not reply.endswith(b'\r\n'):
+                        chunk = sock.recv(512)
+                        if not chunk:
+                            raise ConnectionError('closed')
+                        reply += chunk
+                    acked = time.time_ns()
+                    if reply.startswith(b'+OK'):
+                        count['acked'] += 1
+                        f.write('%d %d\n' % (sent, acked))
+                        f.flush()
+                        if kill_ns is not None and sent > kill_ns:
+                            return 0
+                    else:
+                        count['error_replies'] += 1
+                        time.sleep(0.001)
+                except OSError as e:
+                    count['timeouts' if isinstance(e, socket.timeout) else 'connection_errors'] += 1
+                    if sock is not None:
+                        sock.close()
+                    sock = None
+                    time.sleep(0.005)
+        return 1
+    finally:
+        print('probe: ' + ' '.join('%s=%d' % kv for kv in count.items()), file=sys.stderr)
 
 def first_ack_after(path, kill_ns):
     """Prints the ack time of the first write sent after kill_ns, or nothing."""
@@ -376,9 +382,16 @@ def machine_markdown(path):
         if f.get(k):
             print('| %s | %s |' % (label, f[k]))
 
+def load_range(path):
+    loads = [float(r['loadavg1']) for r in rows(path) if r.get('loadavg1')]
+    return '%.1f-%.1f' % (min(loads), max(loads)) if loads else '?'
+
 def throughput_markdown(path):
     f = facts(path)
     table(path, True)
+    print()
+    print('The 1-minute load average of the machine before each run: %s (%s cores).' % (
+        load_range(path), f.get('nproc', '?')))
     print()
     print('Medians of %s repetitions; the ratios divide medians. Raft term on the leader: %s '
           'before the runs, %s after%s.' % (f.get('reps', '?'), f.get('term_before', '?'),
@@ -441,6 +454,7 @@ elif cmd == 'fsync-rate':
     fsync_rate(args[0], float(args[1]))
 elif cmd == 'table':
     table(args[0], False)
+    print('\n1-minute load average before each run: %s' % load_range(args[0]))
 elif cmd == 'plot-data':
     plot_data(args[0], args[1])
 elif cmd == 'failover-line':
@@ -478,9 +492,10 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
+set xrange [-0.5:3.5]
 set yrange [0:*]
 set grid ytics
-set key top right
+set key top left
 plot "$1" using 2:xtic(1) title "redis-server (appendfsync always)" lc rgb "#b03a2e", \
      "" using 3 title "raftkv at the leader" lc rgb "#1f618d", \
      "" using 4 title "raftkv through a follower" lc rgb "#7fb3d5"
@@ -520,9 +535,10 @@ set ylabel "ms"
 set datafile separator "\t"
 set style fill solid 0.85 border -1
 set boxwidth 0.7
+set xrange [0:$(($(wc -l <"$tmp/failover.dat") + 1))]
 set yrange [0:*]
 set grid ytics
-set key top right
+set key below horizontal
 plot "$tmp/failover.dat" using 1:2 with boxes title "time to the first write" lc rgb "#1f618d", \
      500 with lines dt 2 lc rgb "#b03a2e" title "target: median <= 500 ms", \
      1000 with lines dt 3 lc rgb "#6e2c00" title "target: max <= 1000 ms"
@@ -856,7 +872,7 @@ failover() {
     echo "kill,killed_node,probe_node,load_node,failover_ms,new_leader,term"
   } >"$results"
 
-  local k killed pid load_pid probe_pid probe_out kill_us kill_ns ack ms term
+  local k i killed pid load_pid probe_pid probe_out kill_us kill_ns ack ms term
   local kill_file=$run/probe/kill_ns
   for k in $(seq 1 "$kills"); do
     wait_leader
@@ -869,14 +885,19 @@ failover() {
     load_pid=$!
     bg_pids+=("$load_pid")
     rm -f "$kill_file"
-    py probe 127.0.0.1 "$(port_of "$follower1")" "$probe_out" "$kill_file" "$failover_give_up_s" \
-      "$probe_timeout_ms" 8>&- &
+    # python3 itself in the background (not through the function py), so that $! is its pid.
+    python3 -c "$py_code" probe 127.0.0.1 "$(port_of "$follower1")" "$probe_out" "$kill_file" \
+      "$failover_give_up_s" "$probe_timeout_ms" 2>"$probe_out.err" 8>&- &
     probe_pid=$!
     bg_pids+=("$probe_pid")
-    # A second of steady state: the probe is acknowledged and the load is running.
+    # A second of steady state: the probe is acknowledged and the load is running (on a
+    # machine busy with other work, the probe's first acknowledgement may take longer).
     sleep 1
-    [ -s "$probe_out" ] || sleep 2
-    [ -s "$probe_out" ] || fatal "round $k: the probe on node $follower1 has no acknowledged write"
+    for i in $(seq 1 100); do
+      [ ! -s "$probe_out" ] || break
+      [ "$i" -lt 100 ] || fatal "round $k: the probe on node $follower1 has no acknowledged write in 11 s (see $probe_out.err)"
+      sleep 0.1
+    done
     killed=$leader
     pid=$(cat "$RAFTKV_DIR/node$killed/server.pid" 2>/dev/null || true)
     if ! [[ $pid =~ ^[0-9]+$ ]] ||
@@ -884,10 +905,12 @@ failover() {
       fatal "round $k: no raftkv-server process for leader node $killed (pid '$pid')"
     fi
     # The kill's time, from the clock the probe uses (CLOCK_REALTIME, in microseconds here),
-    # taken without a fork just before the signal; the probe learns it from kill_file and
-    # exits at its first acknowledged write sent after it (or gives up after 30 s).
-    kill_us=$EPOCHREALTIME
+    # read without a fork as soon as kill(2) has returned: read before it, a busy machine may
+    # deschedule this shell between the two, and a write the old leader still commits in
+    # that gap would count as sent after the kill. The probe learns the time from kill_file
+    # and exits at its first acknowledged write sent after it (or gives up after 30 s).
     kill -KILL "$pid"
+    kill_us=$EPOCHREALTIME
     kill_us=${kill_us//[!0-9]/}
     kill_ns=$((kill_us * 1000))
     echo "$kill_ns" >"$kill_file.tmp"
@@ -904,7 +927,7 @@ failover() {
     wait_leader
     term=$(raft_field "$leader" raft_term)
     echo "$k,$killed,$follower1,$follower2,$ms,$leader,$term" >>"$results"
-    log "kill $k: node $killed killed; first write through node $follower1 after $ms ms; new leader node $leader, term $term"
+    log "kill $k: node $killed killed; first write through node $follower1 after $ms ms; new leader node $leader, term $term; $(cat "$probe_out.err" 2>/dev/null)"
     cl restart "$killed" || fatal "cluster.sh restart $killed failed"
   done
   wait_leader
