@@ -8,9 +8,6 @@ namespace server {
 
 namespace {
 
-// The smallest chunk a throttled stream is cut into.
-constexpr uint64_t kMinSnapshotChunkBytes = 1024;
-
 // The `before` work of the storage step that installs a received snapshot.
 std::function<common::Status()> InstallTask(
     kv::NodeStorage* storage, std::unique_ptr<kv::StateMachine::SnapshotWriter> writer,
@@ -77,16 +74,6 @@ common::Status RaftDriver::Start() {
   SnapshotSender::Options so;
   so.self = config_.id;
   so.chunk_bytes = options_.snapshot_chunk_bytes;
-  if (options_.snapshot_bytes_per_tick > 0) {
-    // Throttled, a chunk goes out once the budget has grown back by its size: keep chunks
-    // small enough that one arrives every quarter of the receiver's patience, so that a slow
-    // rate never looks like a stalled stream (a chunk holding one large value can still be
-    // larger, see SnapshotSender::Options::chunk_bytes).
-    uint64_t fits =
-        options_.snapshot_bytes_per_tick * static_cast<uint64_t>(options_.snapshot_stall_ticks) / 4;
-    so.chunk_bytes = static_cast<size_t>(
-        std::clamp<uint64_t>(fits, kMinSnapshotChunkBytes, options_.snapshot_chunk_bytes));
-  }
   so.window_chunks = options_.snapshot_window_chunks;
   so.stall_ticks = options_.snapshot_stall_ticks;
   so.max_bytes_per_tick = options_.snapshot_bytes_per_tick;

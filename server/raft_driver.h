@@ -100,9 +100,8 @@ class RaftDriver {
     size_t snapshot_window_chunks = 4;
     int snapshot_stall_ticks = 0;
     // The snapshot send throttle, all followers together (SnapshotSender's
-    // max_bytes_per_tick; the `snapshot-rate-bytes` key per tick). 0: no limit. Throttled,
-    // chunks are cut to at most a quarter of snapshot_stall_ticks' worth of budget (and at
-    // least 1 KiB), so that a slow rate does not look like a stalled stream to the receiver.
+    // max_bytes_per_tick; the `snapshot-rate-bytes` key per tick). 0: no limit. A slow rate
+    // cuts smaller chunks (SnapshotSender::Options::chunk_bytes).
     uint64_t snapshot_bytes_per_tick = 0;
     // Where snapshot chunks are read and written. Null: on the loop thread
     // (InlineBackgroundWork), for tests and tools without a loop.

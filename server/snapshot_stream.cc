@@ -39,6 +39,11 @@ SnapshotSender::SnapshotSender(Options options, Hooks hooks, BackgroundWork* bac
         (!throttling() || options_.chunk_bytes < kMaxBytes))
       << "bad snapshot throttle";
   budget_ = budget_cap();
+  if (throttling()) {
+    uint64_t fits = options_.max_bytes_per_tick * static_cast<uint64_t>(options_.stall_ticks) / 4;
+    fits = std::max<uint64_t>(fits, kMinThrottledChunkBytes);
+    options_.chunk_bytes = static_cast<size_t>(std::min<uint64_t>(options_.chunk_bytes, fits));
+  }
 }
 
 void SnapshotSender::Refund(int64_t bytes) { budget_ = std::min(budget_ + bytes, budget_cap()); }

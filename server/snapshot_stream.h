@@ -86,10 +86,13 @@ using LogFn = std::function<void(LogLevel level, std::string_view line)>;
 
 class SnapshotSender {
  public:
+  static constexpr size_t kMinThrottledChunkBytes = 1024;
   struct Options {
     raft::NodeId self = raft::kNoNode;
     // About this many bytes of state per chunk (a chunk holds whole keys: one large value can
-    // make it larger).
+    // make it larger). Throttled, chunks are cut smaller when needed, to a quarter of
+    // stall_ticks' worth of budget (at least kMinThrottledChunkBytes): the next chunk then
+    // arrives well before the receiver, which waits as long, takes the stream for a dead one.
     size_t chunk_bytes = 1 << 20;
     // Chunks sent and not yet acknowledged, per stream. REQUIRES: >= 1.
     size_t window_chunks = 4;

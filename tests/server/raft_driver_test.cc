@@ -487,7 +487,7 @@ TEST(RaftDriver, FollowerBehindTheCompactedLogCatchesUpBySnapshot) {
 }
 
 // A throttle so slow that a chunk of the configured size would take longer than the
-// receiver waits between chunks: the driver cuts smaller chunks, and the stream completes at
+// receiver waits between chunks: the sender cuts smaller chunks, and the stream completes at
 // the throttle's pace instead of being dropped and started over forever.
 TEST(RaftDriver, ASlowThrottleSendsSmallerChunksInsteadOfStalling) {
   ClusterOptions o;
