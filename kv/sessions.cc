@@ -9,6 +9,7 @@
 #include "common/coding.h"
 #include "kv/keys.h"
 #include "kv/leveldb_status.h"
+#include "kv/pending_writes.h"
 
 namespace kv {
 
@@ -59,13 +60,13 @@ common::Status SessionTable::Load(leveldb::DB* db) {
   return common::Status::OK();
 }
 
-common::Status SessionTable::Read(leveldb::DB* db, uint64_t id, Meta* meta, bool* found,
+common::Status SessionTable::Read(PendingWrites* db, uint64_t id, Meta* meta, bool* found,
                                   bool* stored) {
   *found = false;
   if (stored != nullptr) *stored = false;
   const std::string key = keys::SessionKey(id);
   std::string value;
-  leveldb::Status s = db->Get(leveldb::ReadOptions(), key, &value);
+  leveldb::Status s = db->Get(key, &value);
   if (s.IsNotFound()) return common::Status::OK();
   if (!s.ok()) return FromLevelDB(s, "read session");
   std::string_view v = value;
@@ -89,12 +90,14 @@ void SessionTable::Write(uint64_t id, const Meta& meta, leveldb::WriteBatch* bat
   batch->Put(key, keys::Seal(key, body));
 }
 
-common::Status SessionTable::Erase(leveldb::DB* db, uint64_t id, const Meta& meta,
+common::Status SessionTable::Erase(PendingWrites* db, uint64_t id, const Meta& meta,
                                    leveldb::WriteBatch* batch) {
   batch->Delete(keys::SessionKey(id));
   batch->Delete(keys::SessionExpiryKey(meta.expires(), id));
   const std::string results = Prefix(keys::kSessionResultPrefix, id);
-  std::unique_ptr<leveldb::Iterator> it(db->NewIterator(leveldb::ReadOptions()));
+  std::unique_ptr<leveldb::Iterator> it;
+  leveldb::Status s = db->NewIterator(&it);
+  if (!s.ok()) return FromLevelDB(s, "erase session");
   for (it->Seek(results); it->Valid() && it->key().starts_with(results); it->Next()) {
     batch->Delete(it->key());
   }
@@ -104,7 +107,7 @@ common::Status SessionTable::Erase(leveldb::DB* db, uint64_t id, const Meta& met
   return common::Status::OK();
 }
 
-common::Status SessionTable::Advance(leveldb::DB* db, uint64_t time_ms,
+common::Status SessionTable::Advance(PendingWrites* db, uint64_t time_ms,
                                      leveldb::WriteBatch* batch) {
   erased_.clear();
   if (time_ms > time_ms_) {
@@ -116,7 +119,9 @@ common::Status SessionTable::Advance(leveldb::DB* db, uint64_t time_ms,
   if (time_ms_ < next_expiry_ms_) return common::Status::OK();
   // Expiry keys sort by time: expire from the front until one lies in the future.
   next_expiry_ms_ = std::numeric_limits<uint64_t>::max();
-  std::unique_ptr<leveldb::Iterator> it(db->NewIterator(leveldb::ReadOptions()));
+  std::unique_ptr<leveldb::Iterator> it;
+  leveldb::Status s = db->NewIterator(&it);
+  if (!s.ok()) return FromLevelDB(s, "expire sessions");
   const std::string expiries(1, keys::kSessionExpiryPrefix);
   uint64_t expired = 0;
   for (it->Seek(expiries); it->Valid() && it->key().starts_with(expiries); it->Next()) {
@@ -165,7 +170,7 @@ OpResult SessionTable::Open(uint64_t index, uint64_t timeout_ms, leveldb::WriteB
   return {OpResult::Kind::kInt, static_cast<int64_t>(index), ""};
 }
 
-common::Status SessionTable::Close(leveldb::DB* db, uint64_t id, leveldb::WriteBatch* batch,
+common::Status SessionTable::Close(PendingWrites* db, uint64_t id, leveldb::WriteBatch* batch,
                                    OpResult* out) {
   Meta meta;
   bool found = false;
@@ -179,7 +184,7 @@ common::Status SessionTable::Close(leveldb::DB* db, uint64_t id, leveldb::WriteB
   return Erase(db, id, meta, batch);
 }
 
-common::Status SessionTable::Begin(leveldb::DB* db, const Request& r, leveldb::WriteBatch* batch,
+common::Status SessionTable::Begin(PendingWrites* db, const Request& r, leveldb::WriteBatch* batch,
                                    Verdict* verdict, std::vector<OpResult>* results) {
   results->clear();
   Meta meta;
@@ -220,9 +225,8 @@ common::Status SessionTable::Begin(leveldb::DB* db, const Request& r, leveldb::W
   std::string stored;
   // A new session has no results (an expired one's, still in the database until this entry's
   // batch deletes them, are not its own).
-  leveldb::Status s =
-      existed ? db->Get(leveldb::ReadOptions(), keys::SessionResultKey(r.session, r.seq), &stored)
-              : leveldb::Status::NotFound("new session");
+  leveldb::Status s = existed ? db->Get(keys::SessionResultKey(r.session, r.seq), &stored)
+                              : leveldb::Status::NotFound("new session");
   if (s.ok()) {
     std::string_view v = stored;
     if (!keys::Unseal(keys::SessionResultKey(r.session, r.seq), &v) || !DecodeResults(v, results)) {

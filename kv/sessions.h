@@ -19,7 +19,8 @@
 // Bounds: at most kMaxSessions sessions, each holding at most kSessionWindow results.
 //
 // The table lives in the state database (layout in kv/keys.h) and changes only through the
-// WriteBatch of the entry being applied; the counters it keeps in memory are rebuilt by Load.
+// WriteBatch of the entry being applied; it reads the state as of the entries before that one
+// (kv/pending_writes.h). The counters it keeps in memory are rebuilt by Load.
 //
 // Thread-safety: the state machine's apply thread only.
 #pragma once
@@ -36,6 +37,10 @@ namespace leveldb {
 class DB;
 class WriteBatch;
 }  // namespace leveldb
+
+namespace kv {
+class PendingWrites;
+}  // namespace kv
 
 namespace kv {
 
@@ -57,13 +62,13 @@ class SessionTable {
 
   // Starts an entry stamped `time_ms` (call it first for every entry): moves cluster time forward
   // to it (never back) and expires every session whose time is up.
-  common::Status Advance(leveldb::DB* db, uint64_t time_ms, leveldb::WriteBatch* batch);
+  common::Status Advance(PendingWrites* db, uint64_t time_ms, leveldb::WriteBatch* batch);
 
   // kSessionOpen in the entry at `index`: a session with id `index`, or TRYAGAIN when the
   // table is full.
   OpResult Open(uint64_t index, uint64_t timeout_ms, leveldb::WriteBatch* batch);
   // kSessionClose: forgets the session; SESSIONEXPIRED if it is unknown or expired.
-  common::Status Close(leveldb::DB* db, uint64_t id, leveldb::WriteBatch* batch, OpResult* out);
+  common::Status Close(PendingWrites* db, uint64_t id, leveldb::WriteBatch* batch, OpResult* out);
 
   struct Request {
     uint64_t session = 0;
@@ -77,7 +82,7 @@ class SessionTable {
     kRefused,    // *results holds one error; apply nothing
   };
   // Decides what to do with request `r` (session != 0), recording its use of the session.
-  common::Status Begin(leveldb::DB* db, const Request& r, leveldb::WriteBatch* batch,
+  common::Status Begin(PendingWrites* db, const Request& r, leveldb::WriteBatch* batch,
                        Verdict* verdict, std::vector<OpResult>* results);
   // Records the results of a request Begin answered kApply.
   void Finish(const Request& r, const std::vector<OpResult>& results, leveldb::WriteBatch* batch);
@@ -91,11 +96,12 @@ class SessionTable {
   };
   // The live session `id`: *found is false when it is unknown or its time is up; *stored (if
   // given) says whether its record exists, live or not (then *meta holds it).
-  common::Status Read(leveldb::DB* db, uint64_t id, Meta* meta, bool* found,
+  common::Status Read(PendingWrites* db, uint64_t id, Meta* meta, bool* found,
                       bool* stored = nullptr);
   void Write(uint64_t id, const Meta& meta, leveldb::WriteBatch* batch);
   // Deletes the session, its results and its expiry key.
-  common::Status Erase(leveldb::DB* db, uint64_t id, const Meta& meta, leveldb::WriteBatch* batch);
+  common::Status Erase(PendingWrites* db, uint64_t id, const Meta& meta,
+                       leveldb::WriteBatch* batch);
 
   uint64_t time_ms_ = 0;
   uint64_t count_ = 0;

@@ -21,6 +21,7 @@
 #include "kv/durable_env.h"
 #include "kv/keys.h"
 #include "kv/leveldb_status.h"
+#include "kv/pending_writes.h"
 #include "kv/sessions.h"
 #include "kv/torn_tail.h"
 
@@ -242,17 +243,50 @@ common::Status StateMachine::SwitchTo(uint64_t generation) {
 // ---- Applying ----
 
 common::Status StateMachine::Apply(const raft::Entry& e, ApplyResult* result) {
-  CHECK(e.index == applied_index_ + 1)
-      << "apply index " << e.index << " after applied index " << applied_index_;
-  if (!failed_.ok()) return failed_;
-  common::Status s = ApplyEntry(e, result);
-  // A failed apply may have moved the session table's counters without its batch: nothing
-  // more may be applied (fail-stop), as after a failed write.
-  if (!s.ok() && failed_.ok()) failed_ = s;
+  std::vector<ApplyResult> results;
+  common::Status s = ApplyAll(std::span<const raft::Entry>(&e, 1), &results);
+  if (s.ok()) *result = std::move(results[0]);
   return s;
 }
 
-common::Status StateMachine::ApplyEntry(const raft::Entry& e, ApplyResult* result) {
+common::Status StateMachine::ApplyAll(std::span<const raft::Entry> entries,
+                                      std::vector<ApplyResult>* results) {
+  if (!failed_.ok()) return failed_;
+  results->resize(entries.size());
+  PendingWrites group(db_.get());
+  // What the database holds: restored if a write fails, so that applied_index() never runs
+  // ahead of the data.
+  struct Point {
+    raft::Index index;
+    raft::Term term;
+    uint64_t keys;
+  };
+  Point written{applied_index_, applied_term_, key_count_};
+  common::Status s;
+  for (size_t i = 0; i < entries.size() && s.ok(); i++) {
+    const raft::Entry& e = entries[i];
+    CHECK(e.index == applied_index_ + 1)
+        << "apply index " << e.index << " after applied index " << applied_index_;
+    const Point before{applied_index_, applied_term_, key_count_};
+    const uint64_t writes = group.writes();
+    s = ApplyEntry(e, &(*results)[i], &group, i + 1 < entries.size());
+    if (group.writes() != writes) written = before;  // a scan wrote the entries before this one
+  }
+  if (s.ok()) {
+    leveldb::Status w = group.Write();
+    if (w.ok()) return common::Status::OK();
+    s = FromLevelDB(w, "apply up to index " + std::to_string(entries.back().index));
+  }
+  // A failed apply may have moved the session table's counters without its batch: nothing
+  // more may be applied (fail-stop), as after a failed write.
+  applied_index_ = written.index;
+  applied_term_ = written.term;
+  key_count_ = written.keys;
+  return failed_ = s;
+}
+
+common::Status StateMachine::ApplyEntry(const raft::Entry& e, ApplyResult* result,
+                                        PendingWrites* group, bool more) {
   result->duplicate = false;
   result->refused = false;
   result->results.clear();
@@ -265,7 +299,7 @@ common::Status StateMachine::ApplyEntry(const raft::Entry& e, ApplyResult* resul
   if (e.type == raft::EntryType::kNormal && !decoded.ok()) {
     result->results.push_back(Error("ERR undecodable command: " + decoded.message()));
   } else if (e.type == raft::EntryType::kNormal) {
-    common::Status table = sessions_->Advance(db_.get(), cmd.time_ms, &batch);
+    common::Status table = sessions_->Advance(group, cmd.time_ms, &batch);
     if (!table.ok()) return table;
     const SessionTable::Request request{cmd.session, cmd.seq, cmd.acked, cmd.create_session};
     SessionTable::Verdict verdict = SessionTable::Verdict::kApply;
@@ -276,12 +310,12 @@ common::Status StateMachine::ApplyEntry(const raft::Entry& e, ApplyResult* resul
       verdict = SessionTable::Verdict::kRefused;  // nothing more to apply
     } else if (first.code == protocol::OpCode::kSessionClose) {
       result->results.emplace_back();
-      table = sessions_->Close(db_.get(), static_cast<uint64_t>(first.incr), &batch,
+      table = sessions_->Close(group, static_cast<uint64_t>(first.incr), &batch,
                                &result->results.back());
       if (!table.ok()) return table;
       verdict = SessionTable::Verdict::kRefused;
     } else if (cmd.session != 0) {
-      table = sessions_->Begin(db_.get(), request, &batch, &verdict, &result->results);
+      table = sessions_->Begin(group, request, &batch, &verdict, &result->results);
       if (!table.ok()) return table;
       result->duplicate = verdict == SessionTable::Verdict::kDuplicate;
       result->refused = verdict == SessionTable::Verdict::kRefused;
@@ -301,7 +335,7 @@ common::Status StateMachine::ApplyEntry(const raft::Entry& e, ApplyResult* resul
         out->reset();
         if (flushed) return common::Status::OK();
         std::string value;
-        leveldb::Status s = db_->Get(leveldb::ReadOptions(), keys::UserKey(key), &value);
+        leveldb::Status s = group->Get(keys::UserKey(key), &value);
         if (s.ok()) {
           *out = std::move(value);
         } else if (!s.IsNotFound()) {
@@ -414,7 +448,9 @@ common::Status StateMachine::ApplyEntry(const raft::Entry& e, ApplyResult* resul
         }
       }
       if (flushed) {
-        std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
+        std::unique_ptr<leveldb::Iterator> it;
+        leveldb::Status s = group->NewIterator(&it);
+        if (!s.ok()) return FromLevelDB(s, "flush");
         std::string prefix(1, keys::kUserPrefix);
         for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
           batch.Delete(it->key());
@@ -441,11 +477,7 @@ common::Status StateMachine::ApplyEntry(const raft::Entry& e, ApplyResult* resul
     batch.Put(std::string(keys::kKeyCount), keys::EncodeKeyCount(new_key_count));
   }
   batch.Put(std::string(keys::kApplied), keys::EncodeApplied(e.index, e.term));
-  leveldb::Status s = WriteSealed(db_.get(), false, &batch);
-  if (!s.ok()) {
-    failed_ = FromLevelDB(s, "apply index " + std::to_string(e.index));
-    return failed_;
-  }
+  group->Add(batch, more);
   applied_index_ = e.index;
   applied_term_ = e.term;
   key_count_ = new_key_count;

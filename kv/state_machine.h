@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,7 @@ class Iterator;
 
 namespace kv {
 
+class PendingWrites;
 class SessionTable;
 
 // The result of one operation, which the server turns into a reply.
@@ -75,6 +77,10 @@ class StateMachine {
 
   // Applies a committed entry. REQUIRES: e.index == applied_index() + 1.
   common::Status Apply(const raft::Entry& e, ApplyResult* result);
+  // Applies committed entries in order, each as if the ones before it were written, with one
+  // LevelDB write for all of them (kv/pending_writes.h); *results gets one result per entry.
+  // REQUIRES: consecutive indexes from applied_index() + 1.
+  common::Status ApplyAll(std::span<const raft::Entry> entries, std::vector<ApplyResult>* results);
   raft::Index applied_index() const { return applied_index_; }
   raft::Term applied_term() const { return applied_term_; }
   // How many user keys the state holds (DBSIZE), kept up to date by Apply.
@@ -133,7 +139,9 @@ class StateMachine {
   StateMachine(std::string dir, leveldb::Env* env);
   common::Status OpenGeneration(uint64_t generation);
   // Apply's work, once its preconditions hold.
-  common::Status ApplyEntry(const raft::Entry& e, ApplyResult* result);
+  // Adds its writes to `group`; `more`: later entries of the group may read them.
+  common::Status ApplyEntry(const raft::Entry& e, ApplyResult* result, PendingWrites* group,
+                            bool more);
   common::Status SwitchTo(uint64_t generation);
   std::string GenerationPath(uint64_t generation) const;
 

@@ -276,20 +276,23 @@ void RaftDriver::Send(const raft::Message& m) {
 void RaftDriver::Apply(const std::vector<raft::Entry>& entries) {
   // The node hands out no entry while a snapshot it handed out is not installed.
   CHECK(entries.empty() || !installing_) << "applying during a snapshot install";
-  for (const raft::Entry& e : entries) {
-    kv::ApplyResult result;
-    common::Status s = storage_->state()->Apply(e, &result);
-    if (!s.ok()) {
-      Fail(s);
-      return;
-    }
-    applied_ = e.index;
-    key_count_ = storage_->state()->key_count();
-    session_count_ = storage_->state()->session_count();
+  if (entries.empty()) return;
+  // One LevelDB write for the Ready's entries; the replies wait for it.
+  std::vector<kv::ApplyResult> results;
+  common::Status s = storage_->state()->ApplyAll(entries, &results);
+  if (!s.ok()) {
+    Fail(s);
+    return;
+  }
+  applied_ = entries.back().index;
+  key_count_ = storage_->state()->key_count();
+  session_count_ = storage_->state()->session_count();
+  for (size_t i = 0; i < entries.size() && !proposals_.empty(); i++) {
+    const raft::Entry& e = entries[i];
     auto it = proposals_.find(e.index);
     if (it == proposals_.end()) continue;
     if (it->second.term == e.term) {
-      it->second.cb(Outcome::kApplied, &result);
+      it->second.cb(Outcome::kApplied, &results[i]);
     } else {
       it->second.cb(Outcome::kUnknown, nullptr);
     }

@@ -290,6 +290,30 @@ TEST_F(DiskFaultTest, DiskFullFailsTheWriteAndLeavesNothingHalfApplied) {
   EXPECT_TRUE(ns_->log()->Save(raft::HardState{2, 0, 0}, Entries(6, 50, 2), true).ok());
 }
 
+// A group of entries (ApplyAll) is one write: when it fails, none of them counts as applied.
+TEST_F(DiskFaultTest, DiskFullWhileApplyingAGroupAppliesNoneOfIt) {
+  ASSERT_TRUE(Open().ok());
+  ApplyResult r;
+  ASSERT_TRUE(ns_->state()->Apply(SetEntry(1, 1, "a", "1"), &r).ok());
+  ASSERT_TRUE(ns_->state()->Sync().ok());
+  const uint64_t keys = ns_->state()->key_count();
+  env_->SetNoSpaceAfter(10);
+  std::vector<raft::Entry> group = {SetEntry(2, 1, "b", std::string(500, 'x')),
+                                    SetEntry(3, 1, "c", "3"), SetEntry(4, 1, "d", "4")};
+  std::vector<ApplyResult> results;
+  common::Status s = ns_->state()->ApplyAll(group, &results);
+  EXPECT_EQ(s.code(), common::Status::Code::kIOError) << s.ToString();
+  EXPECT_EQ(ns_->state()->applied_index(), 1u);
+  EXPECT_EQ(ns_->state()->key_count(), keys);
+  env_->SetNoSpaceAfter(-1);
+  EXPECT_FALSE(ns_->state()->ApplyAll(group, &results).ok()) << "must stay stopped";
+  Crash(3, true);
+  ASSERT_TRUE(Open().ok());
+  EXPECT_EQ(ns_->state()->applied_index(), 1u);
+  std::string v;
+  EXPECT_FALSE(ns_->state()->Get("c", &v).ok());
+}
+
 TEST_F(DiskFaultTest, DiskFullWhileApplyingKeepsDataAndAppliedIndexTogether) {
   ASSERT_TRUE(Open().ok());
   ApplyResult r;

@@ -7,9 +7,13 @@
 #include <leveldb/env.h>
 #include <leveldb/helpers/memenv.h>
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
+#include <random>
+#include <span>
 
 #include "kv/keys.h"
 #include "kv/sessions.h"
@@ -694,6 +698,195 @@ TEST_P(StateMachineTest, ExpiryIsSpreadOverEntriesAndCountsStayExact) {
   EXPECT_EQ(sm_->session_count(), 2u);  // the week-long one and the node's new one
   Reopen();
   EXPECT_EQ(sm_->session_count(), 2u);
+}
+
+// A random mix of every kind of entry, applied one by one to one state machine and in groups
+// of random sizes (ApplyAll) to another: every result and the final states are the same. Small
+// key and session sets make later entries of a group read what earlier ones wrote; cluster time
+// jumps expire sessions inside groups, and FLUSHALL scans the state (both write the group so
+// far first).
+TEST_P(StateMachineTest, GroupsApplyExactlyAsEntriesOneByOne) {
+  for (uint32_t seed = 1; seed <= 4; seed++) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    std::unique_ptr<StateMachine> single, grouped;
+    StateMachine::Options o;
+    o.env = env_;
+    ASSERT_TRUE(StateMachine::Open(Path("/single" + std::to_string(seed)), o, &single).ok());
+    ASSERT_TRUE(StateMachine::Open(Path("/grouped" + std::to_string(seed)), o, &grouped).ok());
+    std::mt19937 rng(seed);
+    auto pick = [&](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
+    const std::vector<std::string> keys = {"a", "b", "c", "d", "e"};
+    auto key = [&] { return keys[pick(static_cast<uint32_t>(keys.size()))]; };
+    std::vector<uint64_t> sessions;         // opened (some expire or close later)
+    std::map<uint64_t, uint64_t> next_seq;  // per session
+    uint64_t time_ms = 1'000;
+    std::vector<raft::Entry> entries;
+    for (raft::Index index = 1; index <= 700; index++) {
+      time_ms += pick(4) == 0 ? pick(3'000) : pick(20);
+      raft::Entry e{2, index, raft::EntryType::kNormal, ""};
+      Command c;
+      c.time_ms = time_ms;
+      const uint32_t kind = pick(100);
+      if (kind < 3) {
+        e.type = raft::EntryType::kNoop;
+      } else if (kind < 4) {
+        e.data = "not a command";
+      } else if (kind < 10) {
+        c.ops = {SessionOp(OpCode::kSessionOpen, 1'000 + pick(4'000))};
+        sessions.push_back(index);
+      } else if (kind < 12 && !sessions.empty()) {
+        c.ops = {SessionOp(OpCode::kSessionClose,
+                           static_cast<int64_t>(sessions[pick(sessions.size())]))};
+      } else {
+        const uint32_t code = pick(100);
+        Op op;
+        if (code < 35) {
+          op = MakeOp(OpCode::kSet, {key()}, {std::to_string(pick(50))});
+          op.nx = pick(5) == 0;
+          op.xx = !op.nx && pick(5) == 0;
+          op.get = pick(3) == 0;
+        } else if (code < 45) {
+          op = MakeOp(OpCode::kDel, {key(), key()});
+        } else if (code < 55) {
+          op = MakeOp(OpCode::kAppend, {key()}, {"x"});
+        } else if (code < 70) {
+          op = MakeOp(OpCode::kIncrBy, {key()});
+          op.incr = pick(7);
+        } else if (code < 78) {
+          op = MakeOp(OpCode::kGetDel, {key()});
+        } else if (code < 88) {
+          op = MakeOp(OpCode::kMSet, {key(), key()}, {"m1", "m2"});
+        } else if (code < 98) {
+          op = MakeOp(OpCode::kGet, {key()});
+        } else {
+          op = MakeOp(OpCode::kFlushAll, {});
+        }
+        c.ops = {op};
+        if (pick(2) == 0) c.ops.push_back(MakeOp(OpCode::kGet, {key()}));
+        if (!sessions.empty() && pick(2) == 0) {
+          const uint64_t id = sessions[pick(sessions.size())];
+          uint64_t& seq = next_seq[id];
+          if (seq == 0) seq = 1;
+          // Mostly the next request, sometimes a retry of the last one.
+          c.session = id;
+          c.seq = pick(5) == 0 && seq > 1 ? seq - 1 : seq++;
+          c.acked = seq > 3 ? seq - 3 : 1;
+        } else if (pick(20) == 0) {
+          c.session = 5'000 + pick(3);  // a node's forwarding session, created on first use
+          c.seq = 1;
+          c.acked = 1;
+          c.create_session = true;
+        }
+      }
+      if (e.type == raft::EntryType::kNormal && e.data.empty()) e.data = protocol::EncodeCommand(c);
+      entries.push_back(std::move(e));
+    }
+    std::vector<ApplyResult> expected(entries.size());
+    for (size_t i = 0; i < entries.size(); i++) {
+      ASSERT_TRUE(single->Apply(entries[i], &expected[i]).ok());
+    }
+    size_t groups = 0;
+    for (size_t i = 0; i < entries.size();) {
+      const size_t n = std::min<size_t>(1 + pick(30), entries.size() - i);
+      std::vector<ApplyResult> got;
+      ASSERT_TRUE(grouped->ApplyAll(std::span(entries).subspan(i, n), &got).ok());
+      ASSERT_EQ(got.size(), n);
+      for (size_t j = 0; j < n; j++) {
+        SCOPED_TRACE("entry " + std::to_string(i + j + 1));
+        EXPECT_EQ(got[j].duplicate, expected[i + j].duplicate);
+        EXPECT_EQ(got[j].refused, expected[i + j].refused);
+        EXPECT_EQ(got[j].results, expected[i + j].results);
+      }
+      i += n;
+      groups++;
+    }
+    EXPECT_LT(groups, entries.size() / 4);
+    EXPECT_EQ(grouped->applied_index(), single->applied_index());
+    EXPECT_EQ(grouped->key_count(), single->key_count());
+    EXPECT_EQ(grouped->session_count(), single->session_count());
+    EXPECT_EQ(grouped->cluster_time_ms(), single->cluster_time_ms());
+    std::vector<std::pair<std::string, std::string>> a, b;
+    ASSERT_TRUE(single->Dump(&a).ok());
+    ASSERT_TRUE(grouped->Dump(&b).ok());
+    EXPECT_EQ(a, b);
+    // What was written reads back the same after a restart.
+    grouped.reset();
+    ASSERT_TRUE(StateMachine::Open(Path("/grouped" + std::to_string(seed)), o, &grouped).ok());
+    EXPECT_EQ(grouped->applied_index(), single->applied_index());
+    EXPECT_EQ(grouped->key_count(), single->key_count());
+    EXPECT_EQ(grouped->session_count(), single->session_count());
+  }
+}
+
+// Counts the flushes of write-ahead logs ("*.log"): LevelDB flushes a log once per record.
+class LogFlushCountingEnv : public leveldb::EnvWrapper {
+ public:
+  explicit LogFlushCountingEnv(leveldb::Env* base) : leveldb::EnvWrapper(base) {}
+  leveldb::Status NewWritableFile(const std::string& name, leveldb::WritableFile** out) override {
+    leveldb::Status s = target()->NewWritableFile(name, out);
+    if (s.ok() && name.ends_with(".log")) *out = new Counted(*out, &flushes);
+    return s;
+  }
+  leveldb::Status NewAppendableFile(const std::string& name, leveldb::WritableFile** out) override {
+    leveldb::Status s = target()->NewAppendableFile(name, out);
+    if (s.ok() && name.ends_with(".log")) *out = new Counted(*out, &flushes);
+    return s;
+  }
+  std::atomic<int> flushes{0};
+
+ private:
+  class Counted : public leveldb::WritableFile {
+   public:
+    Counted(leveldb::WritableFile* file, std::atomic<int>* flushes)
+        : file_(file), flushes_(flushes) {}
+    leveldb::Status Append(const leveldb::Slice& data) override { return file_->Append(data); }
+    leveldb::Status Close() override { return file_->Close(); }
+    leveldb::Status Flush() override {
+      (*flushes_)++;
+      return file_->Flush();
+    }
+    leveldb::Status Sync() override { return file_->Sync(); }
+
+   private:
+    std::unique_ptr<leveldb::WritableFile> file_;
+    std::atomic<int>* flushes_;
+  };
+};
+
+TEST_P(StateMachineTest, AGroupIsOneWriteUnlessAnEntryScans) {
+  LogFlushCountingEnv counting(env_);
+  std::unique_ptr<StateMachine> sm;
+  StateMachine::Options o;
+  o.env = &counting;
+  ASSERT_TRUE(StateMachine::Open(Path("/counted"), o, &sm).ok());
+  auto entry = [&](raft::Index index, std::vector<Op> ops) {
+    Command c;
+    c.time_ms = 1'000;
+    c.ops = std::move(ops);
+    return raft::Entry{1, index, raft::EntryType::kNormal, protocol::EncodeCommand(c)};
+  };
+  std::vector<raft::Entry> group;
+  for (raft::Index i = 1; i <= 50; i++) {
+    group.push_back(entry(i, {MakeOp(OpCode::kSet, {"k" + std::to_string(i % 7)}, {"v"})}));
+  }
+  std::vector<ApplyResult> results;
+  int before = counting.flushes;
+  ASSERT_TRUE(sm->ApplyAll(group, &results).ok());
+  EXPECT_EQ(counting.flushes - before, 1);
+  EXPECT_EQ(sm->applied_index(), 50u);
+  EXPECT_EQ(sm->key_count(), 7u);
+  // A FLUSHALL in the middle writes the entries before it first: two writes.
+  group.clear();
+  group.push_back(entry(51, {MakeOp(OpCode::kSet, {"x"}, {"1"})}));
+  group.push_back(entry(52, {MakeOp(OpCode::kFlushAll, {})}));
+  group.push_back(entry(53, {MakeOp(OpCode::kSet, {"y"}, {"2"})}));
+  before = counting.flushes;
+  ASSERT_TRUE(sm->ApplyAll(group, &results).ok());
+  EXPECT_EQ(counting.flushes - before, 2);
+  EXPECT_EQ(sm->key_count(), 1u);
+  std::string v;
+  EXPECT_TRUE(sm->Get("y", &v).ok());
+  EXPECT_FALSE(sm->Get("x", &v).ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(Env, StateMachineTest, ::testing::Values(false, true), test::EnvName);

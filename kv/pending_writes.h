@@ -1,0 +1,59 @@
+// PendingWrites: the writes of applied entries that are not yet in LevelDB, and the reads that
+// must see them.
+//
+// The state machine applies a group of committed entries (those of one Ready) with one LevelDB
+// write instead of one per entry: one write-ahead log record and one write(2) for the group.
+// Each entry is applied as if the entries before it were already written: its point reads
+// (Get) look at the group's writes first, then at LevelDB; a scan (NewIterator) first writes
+// the group, which then holds whole entries only, so the state on disk is always that after
+// some entry, never half of one.
+//
+// Thread-safety: the state machine's apply thread only.
+#pragma once
+
+#include <leveldb/status.h>
+#include <leveldb/write_batch.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+namespace leveldb {
+class DB;
+class Iterator;
+}  // namespace leveldb
+
+namespace kv {
+
+class PendingWrites {
+ public:
+  explicit PendingWrites(leveldb::DB* db) : db_(db) {}
+
+  PendingWrites(const PendingWrites&) = delete;
+  PendingWrites& operator=(const PendingWrites&) = delete;
+
+  // The value of raw key `key` after the entries added so far.
+  leveldb::Status Get(const std::string& key, std::string* value);
+  // An iterator over the state after the entries added so far: writes them first.
+  leveldb::Status NewIterator(std::unique_ptr<leveldb::Iterator>* out);
+
+  // Adds the batch of one whole entry. `read_later`: a later entry of the group may read its
+  // keys (false for the group's last entry, whose writes need no index).
+  void Add(const leveldb::WriteBatch& entry, bool read_later);
+  // Writes what was added (unsynced, with the batch trailer of kv/keys.h), if anything.
+  leveldb::Status Write();
+  // Writes that succeeded so far (by Write or NewIterator).
+  uint64_t writes() const { return writes_; }
+
+ private:
+  leveldb::DB* db_;
+  leveldb::WriteBatch batch_;
+  bool empty_ = true;
+  uint64_t writes_ = 0;
+  // The group's writes, for the reads of later entries: the last value of each key, or nullopt
+  // for a delete.
+  std::unordered_map<std::string, std::optional<std::string>> written_;
+};
+
+}  // namespace kv
