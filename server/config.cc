@@ -542,14 +542,14 @@ const KeySpec kKeys[] = {
        return ParseEnum("enable-debug-command", a[0], kDebugCommands,
                         &p->config.enable_debug_command);
      }},
-    {"election-timeout-ms", "<3..3600000>", "1000",
+    {"election-timeout-ms", "<3..3600000>", "300",
      "a follower hearing no leader for this long (randomized up to 2x) starts an election; "
      ">= 3 * heartbeat-ms",
      false,
      [](const Args& a, Pending* p) {
        return ParseNumber("election-timeout-ms", a[0], 3, 3600000, &p->config.election_timeout_ms);
      }},
-    {"heartbeat-ms", "<1..60000>", "100", "how often a leader sends heartbeats", false,
+    {"heartbeat-ms", "<1..60000>", "50", "how often a leader sends heartbeats", false,
      [](const Args& a, Pending* p) {
        return ParseNumber("heartbeat-ms", a[0], 1, 60000, &p->config.heartbeat_ms);
      }},

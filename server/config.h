@@ -128,10 +128,10 @@ struct Config {
   // election-timeout-ms: a follower that hears no leader for a random time in
   // [election-timeout-ms, 2 * election-timeout-ms) starts an election.
   // Always >= 3 * heartbeat-ms.
-  uint32_t election_timeout_ms = 1000;
+  uint32_t election_timeout_ms = 300;
 
   // heartbeat-ms: how often a leader sends heartbeats; 1..60000.
-  uint32_t heartbeat_ms = 100;
+  uint32_t heartbeat_ms = 50;
 
   // snapshot-entries: take a snapshot and compact the log once this many entries have been
   // applied since the last one; 0: no entry-count trigger (with snapshot-log-bytes 0 as well,

@@ -195,6 +195,11 @@ common::Status Server::Start() {
       config_.snapshot_rate_bytes == 0
           ? 0
           : std::max<uint64_t>(1, config_.snapshot_rate_bytes * config_.heartbeat_ms / 1000);
+  // A snapshot stream without progress is abandoned after 4 election timeouts, and never
+  // sooner than 4 s: a chunk takes as long to write whatever the election timeout.
+  dopts.snapshot_stall_ticks = static_cast<int>(
+      std::max<uint64_t>(4 * static_cast<uint64_t>(rc.election_ticks),
+                         (4000 + config_.heartbeat_ms - 1) / config_.heartbeat_ms));
   dopts.background = std::make_unique<UvBackgroundWork>(loop_);
   dopts.log = [](LogLevel level, std::string_view line) {
     spdlog::log(SpdlogLevel(level), "raft: {}", line);

@@ -87,8 +87,8 @@ TEST_F(ConfigTest, BareNodeIdJoinsTheDefaultLocalCluster) {
   EXPECT_EQ(c.requirepass, "");
   EXPECT_EQ(c.follower_mode, FollowerMode::kForward);
   EXPECT_EQ(c.enable_debug_command, DebugCommand::kNo);
-  EXPECT_EQ(c.election_timeout_ms, 1000u);
-  EXPECT_EQ(c.heartbeat_ms, 100u);
+  EXPECT_EQ(c.election_timeout_ms, 300u);
+  EXPECT_EQ(c.heartbeat_ms, 50u);
   EXPECT_EQ(c.snapshot_entries, 10000u);
   EXPECT_EQ(c.min_free_disk_mb, 256u);
   EXPECT_EQ(c.maxclients, 10000u);
@@ -616,8 +616,8 @@ TEST_F(ConfigTest, RenderConfigLines) {
             "requirepass \"\"\n"
             "follower-mode forward\n"
             "enable-debug-command no\n"
-            "election-timeout-ms 1000\n"
-            "heartbeat-ms 100\n"
+            "election-timeout-ms 300\n"
+            "heartbeat-ms 50\n"
             "snapshot-entries 10000\n"
             "snapshot-keep-entries 1000\n"
             "snapshot-log-bytes 67108864\n"
@@ -643,7 +643,7 @@ TEST_F(ConfigTest, UsageListsEveryKeyWithItsDefault) {
   }
   EXPECT_NE(usage.find("  cluster-size "), std::string::npos);
   for (const char* text :
-       {"default: notice", "default: forward", "default: 1000", "default: 100\n",
+       {"default: notice", "default: forward", "default: 300", "default: 50\n",
         "default: 10000\n", "default: 256", "default: 0", "default: 3", "default: raftkv",
         "default: 127.0.0.1", "default: (required)", "raftkv-node<node-id>"}) {
     EXPECT_NE(usage.find(text), std::string::npos) << text;
