@@ -7,6 +7,8 @@
 #                                         without -P 16, 3 repetitions (about 3-5 minutes)
 #   scripts/bench.sh --failover           kill -9 the leader 20 times under a write load; the
 #                                         time from each kill to the first acknowledged write
+#   scripts/bench.sh --profile            what a request costs each process: CPU time and
+#                                         syscalls, fsyncs, context switches (perf stat)
 #   scripts/bench.sh --report             plots (docs/bench/*.svg) and the results part of
 #                                         docs/benchmarks.md from docs/bench/*.csv
 #   scripts/bench.sh --save ...           also copy the results into docs/bench/ for --report
@@ -48,11 +50,12 @@ usage() {
   cat <<'EOF'
 usage: scripts/bench.sh [--reps N] [--save] [--dir DIR] [--keep]
        scripts/bench.sh --failover [--kills N] [--save] [--dir DIR] [--keep]
+       scripts/bench.sh --profile [--save] [--dir DIR] [--keep]
        scripts/bench.sh --report
        scripts/bench.sh --etcd
 
 Throughput (the default): a fresh 3-node raftkv cluster (scripts/cluster.sh, the defaults a
-user gets: fsync on, election timeout 1000 ms) and a single redis-server 7 with AOF on,
+user gets: fsync on, election timeout 300 ms) and a single redis-server 7 with AOF on,
 appendfsync always, no RDB saves, both on 127.0.0.1. redis-benchmark runs against each the
 same way: -t set and -t get, -n 100000 -c 50 -d 64 -r 100000, without and with -P 16. Per
 repetition, every (test, pipeline) is run once on each of: raftkv's leader, redis-server,
@@ -71,16 +74,25 @@ next round waits for an agreed leader and every node caught up. Ends with the li
   failover: kills=N median_ms=... p99_ms=... max_ms=... lost=...
 (p99 is nearest-rank; lost counts kills with no acknowledged write within 30 s).
 
+--profile: a fresh cluster and redis-server; each test (SET, GET, without and with -P 16) is
+run once on raftkv's leader and once on redis-server while `perf stat` counts, on every
+process, its CPU time (task-clock), syscalls (and among them fdatasync + fsync, write, read,
+epoll_ctl, futex) and context switches; the table shows each per request, per process, and
+for raftkv summed over its three nodes. Needs perf (Debian: linux-perf) allowed to count
+syscall tracepoints (root, or kernel.perf_event_paranoid <= -1).
+
 --report: from docs/bench/latest.csv and docs/bench/failover.csv (written by --save), draws
 docs/bench/throughput.svg, p99.svg and failover.svg with gnuplot, and rewrites the parts of
 docs/benchmarks.md between the marker comments <!-- bench:NAME --> and <!-- /bench:NAME -->
-(machine, table, failover).
+(machine, table, failover, and profile from docs/bench/profile.csv).
 
 Options:
   --reps N      repetitions of the throughput runs (default 3; 1..20)
   --failover    the failover measurement instead of throughput
+  --profile     the per-request profile instead of throughput
   --kills N     kills of the failover measurement (default 20; 1..200)
-  --save        also copy the results into docs/bench/ (latest.csv, or failover.csv); without
+  --save        also copy the results into docs/bench/ (latest.csv, failover.csv or
+                profile.csv); without
                 it they stay in the run directory only
   --report      plots and docs/benchmarks.md from docs/bench/; starts nothing
   --etcd        the etcd comparison: not implemented (exits 2 with a message)
@@ -124,6 +136,7 @@ mode=throughput reps=3 kills=20 save=0 keep=0 run=""
 while [ $# -gt 0 ]; do
   case $1 in
     --failover) mode=failover ;;
+    --profile) mode=profile ;;
     --report) mode=report ;;
     --etcd) mode=etcd ;;
     --save) save=1 ;;
@@ -431,6 +444,34 @@ def targets_markdown(latest, fo):
     print('| failover max | | <= 1000 ms | %s | %s |' % (
         mx, ('met' if max(ms) <= 1000 and not lost else 'missed') if ms else ''))
 
+PROFILE_COLS = [('cpu_us', 'CPU µs', '%.1f'), ('syscalls', 'syscalls', '%.2f'),
+                ('fsyncs', 'fsyncs', '%.3f'), ('writes', 'write', '%.2f'), ('reads', 'read', '%.2f'),
+                ('epoll_ctls', 'epoll_ctl', '%.2f'), ('futexes', 'futex', '%.2f'),
+                ('context_switches', 'ctx switches', '%.2f')]
+
+def profile_table(path, markdown):
+    """Per request, per process, and for raftkv the sum over its three nodes."""
+    head = ['system', 'test', 'P', 'process', 'requests/s'] + [c[1] for c in PROFILE_COLS]
+    body, groups = [], {}
+    for r in rows(path):
+        groups.setdefault((r['system'], r['test'], r['pipeline']), []).append(r)
+    for (sysname, test, p), rs in groups.items():
+        for r in rs:
+            body.append([sysname, test, p, r['process'], '%.0f' % float(r['rps'])] +
+                        [f % float(r[k]) for k, _, f in PROFILE_COLS])
+        if len(rs) > 1:
+            body.append([sysname, test, p, 'all nodes', '%.0f' % float(rs[0]['rps'])] +
+                        [f % sum(float(r[k]) for r in rs) for k, _, f in PROFILE_COLS])
+    if markdown:
+        print('| ' + ' | '.join(head) + ' |')
+        print('|' + '|'.join('---' if i < 4 else '---:' for i in range(len(head))) + '|')
+        for b in body:
+            print('| ' + ' | '.join(b) + ' |')
+        return
+    w = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
+    for b in [head] + body:
+        print('  '.join(c.ljust(w[i]) if i < 4 else c.rjust(w[i]) for i, c in enumerate(b)).rstrip())
+
 def replace_markers(md, name, content_file):
     with open(md) as f:
         text = f.read()
@@ -457,6 +498,10 @@ elif cmd == 'table':
     print('\n1-minute load average before each run: %s' % load_range(args[0]))
 elif cmd == 'plot-data':
     plot_data(args[0], args[1])
+elif cmd == 'profile-table':
+    profile_table(args[0], False)
+elif cmd == 'profile-markdown':
+    profile_table(args[0], True)
 elif cmd == 'failover-line':
     failover_line(args[0])
 elif cmd == 'failover-plot-data':
@@ -521,6 +566,11 @@ report() {
     py replace "$docs_md" machine "$tmp/machine.md"
     py replace "$docs_md" table "$tmp/table.md"
     echo "bench.sh: docs/bench/throughput.svg, docs/bench/p99.svg and the table of docs/benchmarks.md from $latest"
+  fi
+  if [ -f "$docs_bench/profile.csv" ]; then
+    py profile-markdown "$docs_bench/profile.csv" >"$tmp/profile.md"
+    py replace "$docs_md" profile "$tmp/profile.md"
+    echo "bench.sh: the profile table of docs/benchmarks.md from $docs_bench/profile.csv"
   fi
   py targets "$([ -f "$latest" ] && echo "$latest" || echo -)" "$([ -f "$fo" ] && echo "$fo" || echo -)" >"$tmp/targets.md"
   py replace "$docs_md" targets "$tmp/targets.md"
@@ -737,6 +787,36 @@ machine_facts() {
   echo "# extra_flags=${RAFTKV_EXTRA_FLAGS:-}"
 }
 
+# Starts redis-server: AOF always, no RDB saves, no automatic AOF rewrite (it would land inside
+# a run); in the foreground of a background job, stopped by pid. Sets started_redis_pid.
+started_redis_pid=""
+start_redis() {
+  mkdir -p "$run/redis-data"
+  if (exec 3<>"/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null; then
+    fatal "port $redis_port is in use; set BENCH_REDIS_PORT"
+  fi
+  redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize no --dir "$run/redis-data" \
+    --logfile "$run/redis-data/redis.log" --save '' --appendonly yes --appendfsync always \
+    --auto-aof-rewrite-percentage 0 8>&- &
+  started_redis_pid=$!
+  bg_pids+=("$started_redis_pid")
+  local i
+  for i in $(seq 1 100); do
+    [ "$(cli_port "$redis_port" 1 PING)" = PONG ] && break
+    kill -0 "$started_redis_pid" 2>/dev/null || fatal "redis-server exited (see $run/redis-data/redis.log)"
+    [ "$i" -lt 100 ] || fatal "redis-server does not answer on port $redis_port"
+    sleep 0.1
+  done
+  log "redis-server $started_redis_pid on port $redis_port, appendfsync always"
+}
+
+# A first write on each system so that neither pays for its start inside a measurement.
+warm_up() {
+  [ "$(cli_port "$(port_of "$leader")" 5 SET bench:warmup 1)" = OK ] || fatal "the leader does not accept a SET"
+  [ "$(cli_port "$redis_port" 5 SET bench:warmup 1)" = OK ] || fatal "redis-server does not accept a SET"
+  wait_leader
+}
+
 # ---- Throughput ----
 
 raw_dir=$run/redis-benchmark
@@ -764,7 +844,7 @@ bench_one() {
 
 throughput() {
   results=$run/results.csv
-  mkdir -p "$raw_dir" "$run/redis-data"
+  mkdir -p "$raw_dir"
 
   log "the disk's fsync rate (${fsync_probe_s} s of 64-byte appends in $run)"
   local fsyncs
@@ -773,29 +853,9 @@ throughput() {
 
   start_cluster
   log "cluster in $RAFTKV_DIR (ports $(port_of 1)-$(port_of 3)), leader: node $leader"
-  # redis-server: AOF always, no RDB saves, no automatic AOF rewrite (it would land inside a
-  # run); in the foreground of a background job, stopped by pid.
-  if (exec 3<>"/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null; then
-    fatal "port $redis_port is in use; set BENCH_REDIS_PORT"
-  fi
-  redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize no --dir "$run/redis-data" \
-    --logfile "$run/redis-data/redis.log" --save '' --appendonly yes --appendfsync always \
-    --auto-aof-rewrite-percentage 0 8>&- &
-  local redis_pid=$!
-  bg_pids+=("$redis_pid")
-  local i
-  for i in $(seq 1 100); do
-    [ "$(cli_port "$redis_port" 1 PING)" = PONG ] && break
-    kill -0 "$redis_pid" 2>/dev/null || fatal "redis-server exited (see $run/redis-data/redis.log)"
-    [ "$i" -lt 100 ] || fatal "redis-server does not answer on port $redis_port"
-    sleep 0.1
-  done
-  log "redis-server $redis_pid on port $redis_port, appendfsync always"
-
-  # A first write on each system so that neither pays for its start inside a measurement.
-  [ "$(cli_port "$(port_of "$leader")" 5 SET bench:warmup 1)" = OK ] || fatal "the leader does not accept a SET"
-  [ "$(cli_port "$redis_port" 5 SET bench:warmup 1)" = OK ] || fatal "redis-server does not accept a SET"
-  wait_leader
+  start_redis
+  local redis_pid=$started_redis_pid
+  warm_up
   pick_followers
   local term_before term_after leader_after
   term_before=$(raft_field "$leader" raft_term)
@@ -853,6 +913,97 @@ throughput() {
     echo "saved: docs/bench/latest.csv (scripts/bench.sh --report draws it)"
   fi
   echo "results: $results ($((SECONDS - t_start)) s)"
+}
+
+# ---- Profile: what one request costs each process ----
+
+# Counted by `perf stat` on each process for the length of one redis-benchmark run.
+readonly profile_events=task-clock,context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync,syscalls:sys_enter_write,syscalls:sys_enter_read,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_futex
+
+# Runs redis-benchmark test $3, pipeline $4 against port $2 of system $1 while perf counts the
+# processes "$5" (pid:role pairs); appends one row per process to profile.csv.
+profile_one() {
+  local sys=$1 port=$2 t=$3 p=$4 procs=$5 out pr pid role perf_pids=() line rps
+  out=$raw_dir/profile-$sys-$t-P$p
+  for pr in $procs; do
+    pid=${pr%%:*}
+    perf stat -x, -e "$profile_events" -p "$pid" -o "$out.perf-$pid" 8>&- 2>>"$log_file" &
+    perf_pids+=("$!")
+    bg_pids+=("$!")
+  done
+  sleep 0.5 # perf attaches
+  timeout "$bench_timeout_s" redis-benchmark -h 127.0.0.1 -p "$port" -t "$t" -n "$requests" \
+    -c "$clients" -d "$value_bytes" -r "$keyspace" -P "$p" --csv >"$out.csv" 2>"$out.err" 8>&- ||
+    log "warning: redis-benchmark $sys $t -P $p exited $? (see $out.err)"
+  # perf stat writes its counts when interrupted: give it up to 5 s before stop_bg's SIGTERM.
+  local deadline=$((SECONDS + 5))
+  for pid in "${perf_pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+  for pid in "${perf_pids[@]}"; do
+    while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.05; done
+    stop_bg "$pid"
+  done
+  line=$(grep -v '^"test"' "$out.csv" | tr -d '"\r' | tail -n 1)
+  rps=$(echo "$line" | cut -d, -f2)
+  [ -n "$rps" ] || { log "warning: no result from redis-benchmark $sys $t -P $p"; return 0; }
+  for pr in $procs; do
+    pid=${pr%%:*} role=${pr#*:}
+    # perf stat -x,: value,unit,event,...
+    awk -F, -v sys="$sys" -v t="$t" -v p="$p" -v role="$role" -v rps="$rps" -v n="$requests" '
+      $3 != "" && $1 ~ /^[0-9.]+$/ { v[$3] = $1 }
+      END {
+        fs = v["syscalls:sys_enter_fdatasync"] + v["syscalls:sys_enter_fsync"]
+        printf "%s,%s,%d,%s,%s,%.1f,%.2f,%.4f,%.2f,%.2f,%.2f,%.2f,%.2f\n", sys, toupper(t), p, role, rps,
+          v["task-clock"] * 1000 / n, v["raw_syscalls:sys_enter"] / n, fs / n,
+          v["syscalls:sys_enter_write"] / n, v["syscalls:sys_enter_read"] / n,
+          v["syscalls:sys_enter_epoll_ctl"] / n, v["syscalls:sys_enter_futex"] / n,
+          v["context-switches"] / n
+      }' "$out.perf-$pid" >>"$profile_results"
+  done
+  log "profile $sys ${t^^} -P $p: $rps requests/s"
+}
+
+profile() {
+  command -v perf >/dev/null || fatal "perf is missing (scripts/setup.sh installs linux-perf)"
+  perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1 ||
+    fatal "perf cannot count syscall tracepoints here (needs root or kernel.perf_event_paranoid <= -1)"
+  profile_results=$run/profile.csv
+  mkdir -p "$raw_dir"
+  start_cluster
+  start_redis
+  local redis_pid=$started_redis_pid
+  warm_up
+  pick_followers
+  local procs="" i role
+  for i in 1 2 3; do
+    role=follower
+    [ "$i" = "$leader" ] && role=leader
+    procs="$procs $(cat "$RAFTKV_DIR/node$i/server.pid"):node$i-$role"
+  done
+  {
+    machine_facts
+    echo "# load=-n $requests -c $clients -d $value_bytes -r $keyspace"
+    echo "# leader=$leader"
+    echo "system,test,pipeline,process,rps,cpu_us,syscalls,fsyncs,writes,reads,epoll_ctls,futexes,context_switches"
+  } >"$profile_results"
+  local t p
+  for t in $tests; do
+    for p in $pipelines; do
+      profile_one raftkv "$(port_of "$leader")" "$t" "$p" "$procs"
+      profile_one redis-always "$redis_port" "$t" "$p" "$redis_pid:redis-server"
+    done
+  done
+  stop_bg "$redis_pid"
+  cl stop || true
+  cluster_dir=""
+  echo
+  echo "Per request (redis-benchmark -n $requests -c $clients -d $value_bytes -r $keyspace, raftkv at its leader): CPU time and counts of each process, summed over its threads"
+  py profile-table "$profile_results"
+  if [ "$save" = 1 ]; then
+    mkdir -p "$docs_bench"
+    cp "$profile_results" "$docs_bench/profile.csv"
+    echo "saved: docs/bench/profile.csv (scripts/bench.sh --report shows it)"
+  fi
+  echo "results: $profile_results ($((SECONDS - t_start)) s)"
 }
 
 # ---- Failover ----
@@ -950,5 +1101,6 @@ failover() {
 case $mode in
   throughput) throughput ;;
   failover) failover ;;
+  profile) profile ;;
 esac
 finished=1

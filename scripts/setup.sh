@@ -28,6 +28,7 @@ PACKAGES=(
   python3
   gdb
   gnuplot-nox
+  linux-perf
 )
 
 die() {
