@@ -128,6 +128,7 @@ class Node {
   bool MaybeSendAppend(NodeId to, bool send_if_empty);
   void SendSnapshot(NodeId to, Progress& pr);
   void BroadcastAppend(bool send_if_empty);
+  void SendHeartbeat(NodeId peer, Progress& pr);
   void BroadcastHeartbeat();
   bool MaybeCommit();
   void AppendEntry(EntryType type, std::string data);
@@ -184,6 +185,8 @@ class Node {
   uint64_t read_round_ = 0;       // id of the round in flight, 0 if none
   uint64_t last_read_round_ = 0;  // last round id used
   std::map<NodeId, bool> read_acks_;
+  // The followers whose answers completed the last round: the next round asks them only.
+  std::vector<NodeId> read_quorum_peers_;
 
   // Handed out in the next Ready.
   std::vector<Message> msgs_;

@@ -32,7 +32,16 @@ void Node::StartReadRound() {
   reads_next_round_.clear();
   read_round_ = ++last_read_round_;
   read_acks_.clear();
-  BroadcastHeartbeat();
+  // A round needs the answers of a quorum only: it goes to the followers that completed the
+  // last one. Should one of them not answer, the next heartbeat, which carries the round in
+  // flight to every follower, completes it with the others' answers.
+  bool subset = !read_quorum_peers_.empty();
+  for (NodeId peer : read_quorum_peers_) subset = subset && progress_.count(peer) != 0;
+  if (!subset) {
+    BroadcastHeartbeat();
+    return;
+  }
+  for (NodeId peer : read_quorum_peers_) SendHeartbeat(peer, progress_.at(peer));
 }
 
 void Node::HandleReadAck(NodeId from, uint64_t round) {
@@ -40,6 +49,8 @@ void Node::HandleReadAck(NodeId from, uint64_t round) {
   if (round != read_round_ || read_round_ == 0) return;
   read_acks_[from] = true;
   if (read_acks_.size() + 1 < Quorum()) return;
+  read_quorum_peers_.clear();
+  for (const auto& [peer, _] : read_acks_) read_quorum_peers_.push_back(peer);
   for (const PendingRead& r : reads_in_round_) read_states_.push_back({r.ctx, r.index, true});
   reads_in_round_.clear();
   read_round_ = 0;
@@ -68,6 +79,7 @@ void Node::FailAllReads() {
   reads_next_round_.clear();
   read_round_ = 0;
   read_acks_.clear();
+  read_quorum_peers_.clear();
 }
 
 common::Status Node::TransferLeadership(NodeId target) {

@@ -133,17 +133,19 @@ void Node::BroadcastAppend(bool send_if_empty) {
   }
 }
 
+void Node::SendHeartbeat(NodeId peer, Progress& pr) {
+  Message m;
+  m.type = MessageType::kHeartbeat;
+  m.to = peer;
+  // Never tell a follower to commit beyond what it is known to hold.
+  m.commit = std::min(pr.match, log_.committed());
+  pr.sent_commit = std::max(pr.sent_commit, m.commit);
+  m.context = read_round_;
+  Send(std::move(m));
+}
+
 void Node::BroadcastHeartbeat() {
-  for (auto& [peer, pr] : progress_) {
-    Message m;
-    m.type = MessageType::kHeartbeat;
-    m.to = peer;
-    // Never tell a follower to commit beyond what it is known to hold.
-    m.commit = std::min(pr.match, log_.committed());
-    pr.sent_commit = std::max(pr.sent_commit, m.commit);
-    m.context = read_round_;
-    Send(std::move(m));
-  }
+  for (auto& [peer, pr] : progress_) SendHeartbeat(peer, pr);
 }
 
 void Node::StepLeader(const Message& m) {

@@ -71,8 +71,10 @@ TEST(ReadIndex, ReadsDuringARoundShareTheNextRound) {
   c.Stabilize();
 
   std::vector<Message> since(c.sent().begin() + static_cast<long>(sent_before), c.sent().end());
-  EXPECT_EQ(Count(since, IsReadHeartbeat), 4u);  // two rounds to two followers
-  EXPECT_EQ(Count(since, OfType(MessageType::kHeartbeat)), 4u);
+  // Two rounds: the first to both followers, the second to the one whose answer completed the
+  // first (with the leader, a quorum).
+  EXPECT_EQ(Count(since, IsReadHeartbeat), 3u);
+  EXPECT_EQ(Count(since, OfType(MessageType::kHeartbeat)), 3u);
   const std::vector<ReadState>& rs = c.read_states(1);
   ASSERT_EQ(rs.size(), 10u);
   for (uint64_t i = 0; i < 10; i++) {
@@ -162,7 +164,8 @@ TEST(ReadIndex, HeartbeatSentBeforeTheReadDoesNotConfirmIt) {
   ASSERT_TRUE(leader.ReadIndex(2).ok());
   c.Process(1);
   std::vector<Message> round = Select(c.network(), IsReadHeartbeat);
-  ASSERT_EQ(round.size(), 2u);
+  ASSERT_EQ(round.size(), 1u);  // to node 2, whose answer completed round 1
+  EXPECT_EQ(round[0].to, 2u);
   c.Drop();
   for (const Message& m : plain) c.Send(m);
   c.Stabilize();
@@ -175,6 +178,60 @@ TEST(ReadIndex, HeartbeatSentBeforeTheReadDoesNotConfirmIt) {
   ASSERT_EQ(c.read_states(1).size(), 2u);
   EXPECT_EQ(c.read_states(1)[1].ctx, 2u);
   EXPECT_TRUE(c.read_states(1)[1].ok);
+}
+
+// A round asks only the followers whose answers completed the last one; when one of them
+// does not answer, the next heartbeat carries the round to every follower and the others'
+// answers complete it.
+TEST(ReadIndex, ARoundAsksTheLastQuorumAndHeartbeatsAskTheRest) {
+  Cluster c(5);
+  ASSERT_TRUE(c.Elect(1));
+  Node& leader = c.node(1);
+  c.Stabilize();
+
+  // Round 1 goes to all four followers; nodes 2 and 3 answer first and complete it.
+  ASSERT_TRUE(leader.ReadIndex(1).ok());
+  c.Process(1);
+  ASSERT_EQ(Count(c.network(), IsReadHeartbeat), 4u);
+  c.Deliver(IsReadHeartbeat);
+  c.ProcessAll();
+  auto from = [](NodeId id) {
+    return [id](const Message& m) {
+      return m.type == MessageType::kHeartbeatResponse && m.from == id;
+    };
+  };
+  ASSERT_EQ(c.Deliver(from(2)), 1u);
+  ASSERT_EQ(c.Deliver(from(3)), 1u);
+  c.Process(1);
+  ASSERT_EQ(c.read_states(1).size(), 1u);
+  c.Drop();
+
+  // Round 2 asks nodes 2 and 3 only; node 3 is gone.
+  c.Isolate(3);
+  ASSERT_TRUE(leader.ReadIndex(2).ok());
+  c.Process(1);
+  std::vector<Message> round = Select(c.network(), IsReadHeartbeat);
+  ASSERT_EQ(round.size(), 2u);
+  EXPECT_EQ(round[0].to + round[1].to, 5u);  // nodes 2 and 3
+  c.Stabilize();
+  ASSERT_EQ(c.read_states(1).size(), 1u) << "node 2 alone is no quorum";
+
+  // The next heartbeat carries round 2 to nodes 2, 4 and 5: their answers complete it.
+  c.Tick(1, c.config(1).heartbeat_ticks);
+  c.Stabilize();
+  ASSERT_EQ(c.read_states(1).size(), 2u);
+  EXPECT_EQ(c.read_states(1)[1].ctx, 2u);
+  EXPECT_TRUE(c.read_states(1)[1].ok);
+
+  // Round 3 asks the followers that completed round 2, none of them node 3.
+  ASSERT_TRUE(leader.ReadIndex(3).ok());
+  c.Process(1);
+  round = Select(c.network(), IsReadHeartbeat);
+  ASSERT_EQ(round.size(), 2u);
+  for (const Message& m : round) EXPECT_NE(m.to, 3u);
+  c.Stabilize();
+  ASSERT_EQ(c.read_states(1).size(), 3u);
+  EXPECT_TRUE(c.read_states(1)[2].ok);
 }
 
 // A leader that loses leadership fails its pending reads (ok == false), so that clients retry.
