@@ -77,8 +77,9 @@ next round waits for an agreed leader and every node caught up. Ends with the li
 --profile: a fresh cluster and redis-server; each test (SET, GET, without and with -P 16) is
 run once on raftkv's leader and once on redis-server while `perf stat` counts, on every
 process, its CPU time (task-clock), syscalls (and among them fdatasync + fsync, write, read,
-epoll_ctl, futex) and context switches; the table shows each per request, per process, and
-for raftkv summed over its three nodes. Needs perf (Debian: linux-perf) allowed to count
+epoll_ctl, futex) and context switches, and /proc/PID/io the bytes it had written to the
+disk; the table shows each per request, per process, and for raftkv summed over its three
+nodes. Each run waits first until the processes are idle (LevelDB compactions of the last). Needs perf (Debian: linux-perf) allowed to count
 syscall tracepoints (root, or kernel.perf_event_paranoid <= -1).
 
 --report: from docs/bench/latest.csv and docs/bench/failover.csv (written by --save), draws
@@ -445,7 +446,8 @@ def targets_markdown(latest, fo):
         mx, ('met' if max(ms) <= 1000 and not lost else 'missed') if ms else ''))
 
 PROFILE_COLS = [('cpu_us', 'CPU µs', '%.1f'), ('syscalls', 'syscalls', '%.2f'),
-                ('fsyncs', 'fsyncs', '%.3f'), ('writes', 'write', '%.2f'), ('reads', 'read', '%.2f'),
+                ('fsyncs', 'fsyncs', '%.3f'), ('disk_bytes', 'disk bytes', '%.0f'),
+                ('writes', 'write', '%.2f'), ('reads', 'read', '%.2f'),
                 ('epoll_ctls', 'epoll_ctl', '%.2f'), ('futexes', 'futex', '%.2f'),
                 ('context_switches', 'ctx switches', '%.2f')]
 
@@ -920,13 +922,37 @@ throughput() {
 # Counted by `perf stat` on each process for the length of one redis-benchmark run.
 readonly profile_events=task-clock,context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync,syscalls:sys_enter_write,syscalls:sys_enter_read,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_futex
 
+# The bytes process $1 has caused to be written to storage (/proc/PID/io write_bytes).
+written_bytes() {
+  awk '/^write_bytes:/ { print $2 }' "/proc/$1/io"
+}
+
+# Waits (at most 30 s) until the processes "$1" (pid:role pairs) use under 5 % of a CPU
+# over half a second: LevelDB compactions left by a write run would otherwise be counted as
+# the cost of the next run's requests.
+settle() {
+  local deadline=$((SECONDS + 30)) pr before after
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    before=0 after=0
+    for pr in $1; do before=$((before + $(awk '{print $14 + $15}' "/proc/${pr%%:*}/stat"))); done
+    sleep 0.5
+    for pr in $1; do after=$((after + $(awk '{print $14 + $15}' "/proc/${pr%%:*}/stat"))); done
+    # Clock ticks (1/100 s): under 5 % of one CPU in 0.5 s.
+    [ $((after - before)) -le 2 ] && return 0
+  done
+  log "warning: the processes still busy after 30 s; measuring anyway"
+}
+
 # Runs redis-benchmark test $3, pipeline $4 against port $2 of system $1 while perf counts the
 # processes "$5" (pid:role pairs); appends one row per process to profile.csv.
 profile_one() {
   local sys=$1 port=$2 t=$3 p=$4 procs=$5 out pr pid role perf_pids=() line rps
   out=$raw_dir/profile-$sys-$t-P$p
+  settle "$procs"
+  local -A written=()
   for pr in $procs; do
     pid=${pr%%:*}
+    written[$pid]=$(written_bytes "$pid")
     perf stat -x, -e "$profile_events" -p "$pid" -o "$out.perf-$pid" 8>&- 2>>"$log_file" &
     perf_pids+=("$!")
     bg_pids+=("$!")
@@ -948,12 +974,13 @@ profile_one() {
   for pr in $procs; do
     pid=${pr%%:*} role=${pr#*:}
     # perf stat -x,: value,unit,event,...
-    awk -F, -v sys="$sys" -v t="$t" -v p="$p" -v role="$role" -v rps="$rps" -v n="$requests" '
+    awk -F, -v sys="$sys" -v t="$t" -v p="$p" -v role="$role" -v rps="$rps" -v n="$requests" \
+      -v disk=$(($(written_bytes "$pid") - written[$pid])) '
       $3 != "" && $1 ~ /^[0-9.]+$/ { v[$3] = $1 }
       END {
         fs = v["syscalls:sys_enter_fdatasync"] + v["syscalls:sys_enter_fsync"]
-        printf "%s,%s,%d,%s,%s,%.1f,%.2f,%.4f,%.2f,%.2f,%.2f,%.2f,%.2f\n", sys, toupper(t), p, role, rps,
-          v["task-clock"] * 1000 / n, v["raw_syscalls:sys_enter"] / n, fs / n,
+        printf "%s,%s,%d,%s,%s,%.1f,%.2f,%.4f,%.0f,%.2f,%.2f,%.2f,%.2f,%.2f\n", sys, toupper(t), p, role, rps,
+          v["task-clock"] * 1000 / n, v["raw_syscalls:sys_enter"] / n, fs / n, disk / n,
           v["syscalls:sys_enter_write"] / n, v["syscalls:sys_enter_read"] / n,
           v["syscalls:sys_enter_epoll_ctl"] / n, v["syscalls:sys_enter_futex"] / n,
           v["context-switches"] / n
@@ -983,7 +1010,7 @@ profile() {
     machine_facts
     echo "# load=-n $requests -c $clients -d $value_bytes -r $keyspace"
     echo "# leader=$leader"
-    echo "system,test,pipeline,process,rps,cpu_us,syscalls,fsyncs,writes,reads,epoll_ctls,futexes,context_switches"
+    echo "system,test,pipeline,process,rps,cpu_us,syscalls,fsyncs,disk_bytes,writes,reads,epoll_ctls,futexes,context_switches"
   } >"$profile_results"
   local t p
   for t in $tests; do
