@@ -393,6 +393,12 @@ Ready Node::TakeReady() {
   return rd;
 }
 
+void Node::RecycleReadStates(std::vector<ReadState>&& used) {
+  if (!read_states_.empty() || used.capacity() <= read_states_.capacity()) return;
+  used.clear();
+  read_states_.swap(used);
+}
+
 void Node::Advance() {
   log_.AppliedAll();
   AfterInput();

@@ -65,6 +65,9 @@ class Node {
   Ready TakeReady();
   // The committed entries handed out so far have been applied to the state machine.
   void Advance();
+  // Optional: hands back a Ready's read_states once used, so that their memory serves the next
+  // Readys (a busy leader answers hundreds of reads a round; nothing is allocated per round).
+  void RecycleReadStates(std::vector<ReadState>&& used);
 
   // Entries up to (index, term) are durable. Ignored if the log no longer holds that entry.
   void OnPersisted(Index index, Term term);

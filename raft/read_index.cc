@@ -28,8 +28,9 @@ common::Status Node::ReadIndex(uint64_t ctx) {
 }
 
 void Node::StartReadRound() {
-  reads_in_round_ = std::move(reads_next_round_);
-  reads_next_round_.clear();
+  // Swapped, not moved: both keep their capacity, and a busy leader allocates nothing per round.
+  reads_in_round_.clear();
+  reads_in_round_.swap(reads_next_round_);
   read_round_ = ++last_read_round_;
   read_acks_.clear();
   // A round needs the answers of a quorum only: it goes to the followers that completed the

@@ -303,15 +303,23 @@ void RaftDriver::Apply(const std::vector<raft::Entry>& entries) {
 void RaftDriver::AnswerReads() {
   if (installing_) return;  // the state is being replaced: answered once installed
   raft::Index applied = storage_->state()->applied_index();
-  std::vector<PendingRead> still;
-  for (PendingRead& r : reads_ready_) {
-    if (r.index <= applied) {
-      r.cb(Outcome::kApplied);
+  // In place, the callbacks after: the vectors keep their capacity (nothing allocated per read
+  // round), and a callback never sees reads_ready_ half compacted.
+  std::vector<ReadCallback> due;
+  due.swap(answering_);
+  size_t kept = 0;
+  for (size_t i = 0; i < reads_ready_.size(); i++) {
+    if (reads_ready_[i].index <= applied) {
+      due.push_back(std::move(reads_ready_[i].cb));
     } else {
-      still.push_back(std::move(r));
+      if (kept != i) reads_ready_[kept] = std::move(reads_ready_[i]);
+      kept++;
     }
   }
-  reads_ready_ = std::move(still);
+  reads_ready_.resize(kept);
+  for (ReadCallback& cb : due) cb(Outcome::kApplied);
+  due.clear();
+  answering_.swap(due);
 }
 
 void RaftDriver::Flush() {
@@ -359,6 +367,7 @@ void RaftDriver::Flush() {
       }
       reads_waiting_.erase(it);
     }
+    node_->RecycleReadStates(std::move(rd.read_states));
     node_->Advance();
     AnswerReads();
     MaybeCompact();

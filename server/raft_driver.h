@@ -263,6 +263,7 @@ class RaftDriver {
   uint64_t next_read_ctx_ = 0;
   std::map<uint64_t, WaitingRead> reads_waiting_;  // asked, no read point yet
   std::vector<PendingRead> reads_ready_;           // read point known, waiting to apply
+  std::vector<ReadCallback> answering_;            // AnswerReads' callbacks due, reused
   common::Status failure_;
 
   std::mutex news_mu_;

@@ -433,8 +433,10 @@ void Server::RunOnLeader(std::vector<Plan> plans, bool transaction, SessionRef n
   if (driver_->node().role() != raft::Role::kLeader) return not_leader();
   kv::StateMachine* sm = storage_->state();
 
-  auto read_then = [this, sink, not_leader](std::function<void(std::string*)> answer) {
-    driver_->Read([this, sink, not_leader, answer](RaftDriver::Outcome o) {
+  // Called at most once: the callbacks move into the read's (no copy of a request's state).
+  auto read_then = [this, &sink, &not_leader](std::function<void(std::string*)> answer) {
+    driver_->Read([this, sink = std::move(sink), not_leader = std::move(not_leader),
+                   answer = std::move(answer)](RaftDriver::Outcome o) {
       switch (o) {
         case RaftDriver::Outcome::kApplied: {
           std::string out;
@@ -514,8 +516,9 @@ void Server::RunOnLeader(std::vector<Plan> plans, bool transaction, SessionRef n
   }
   const size_t total_ops = cmd.ops.size();
   driver_->Propose(
-      std::move(data), [this, sink, not_leader, transaction, total_ops, parts = std::move(parts)](
-                           RaftDriver::Outcome o, const kv::ApplyResult* r) {
+      std::move(data),
+      [this, sink = std::move(sink), not_leader = std::move(not_leader), transaction, total_ops,
+       parts = std::move(parts)](RaftDriver::Outcome o, const kv::ApplyResult* r) {
         switch (o) {
           case RaftDriver::Outcome::kApplied: {
             std::string out;
