@@ -377,7 +377,7 @@ def failover_markdown(path):
     print()
     print('Measured %s, %s kills, election timeout %s ms (the default), write load of %s '
           'redis-benchmark clients on a follower.' % (f.get('date', '?'), len(rs),
-          f.get('election_timeout_ms', '1000'), f.get('load_clients', '?')))
+          f.get('election_timeout_ms', '?'), f.get('load_clients', '?')))
 
 def failover_plot_data(path):
     rs, _ = failover_times(path)
@@ -1041,10 +1041,11 @@ failover() {
   start_cluster
   log "cluster in $RAFTKV_DIR (ports $(port_of 1)-$(port_of 3)), leader: node $leader"
   local timeout_ms
-  timeout_ms=$(sed -n 's/^election-timeout-ms[[:space:]]\{1,\}//p' "$RAFTKV_DIR/node1/raftkv.conf" | tail -n 1)
+  # What the node runs with (CONFIG GET answers the key, then its value).
+  timeout_ms=$(cli_port "$(port_of "$leader")" 2 CONFIG GET election-timeout-ms | sed -n 2p)
   {
     machine_facts
-    echo "# election_timeout_ms=${timeout_ms:-1000}"
+    echo "# election_timeout_ms=${timeout_ms:-unknown}"
     echo "# load_clients=$load_clients"
     echo "# probe_timeout_ms=$probe_timeout_ms"
     echo "kill,killed_node,probe_node,load_node,failover_ms,new_leader,term"
