@@ -99,7 +99,8 @@ Options:
   --etcd        the etcd comparison: not implemented (exits 2 with a message)
   --dir DIR     the run directory (default: ${TMPDIR:-/tmp}/raftkv-bench-<date>); it must be
                 new, empty, or one an earlier bench run made. It always keeps the results
-                (results.csv or failover.csv, each redis-benchmark's output, bench.log)
+                (results.csv, failover.csv or profile.csv, each redis-benchmark's
+                output, bench.log)
   --keep        also keep the nodes' and redis-server's data directories
   -h, --help    this text
 
@@ -553,7 +554,7 @@ report() {
   local latest=$docs_bench/latest.csv fo=$docs_bench/failover.csv tmp
   command -v gnuplot >/dev/null || { echo "bench.sh: gnuplot is missing (scripts/setup.sh installs gnuplot-nox)" >&2; exit 3; }
   [ -f "$docs_md" ] || { echo "bench.sh: $docs_md is missing" >&2; exit 3; }
-  [ -f "$latest" ] || [ -f "$fo" ] || { echo "bench.sh: no $latest nor $fo: run scripts/bench.sh --save (and --failover --save) first" >&2; exit 3; }
+  [ -f "$latest" ] || [ -f "$fo" ] || [ -f "$docs_bench/profile.csv" ] || { echo "bench.sh: no $latest, $fo nor $docs_bench/profile.csv: run scripts/bench.sh --save (--failover --save, --profile --save) first" >&2; exit 3; }
   tmp=$(mktemp -d)
   # shellcheck disable=SC2064  # expand now: tmp is local
   trap "rm -rf '$tmp'" EXIT
@@ -924,7 +925,12 @@ readonly profile_events=task-clock,context-switches,raw_syscalls:sys_enter,sysca
 
 # The bytes process $1 has caused to be written to storage (/proc/PID/io write_bytes).
 written_bytes() {
-  awk '/^write_bytes:/ { print $2 }' "/proc/$1/io"
+  awk '/^write_bytes:/ { print $2 }' "/proc/$1/io" 2>/dev/null || echo 0
+}
+
+# The CPU clock ticks process $1 has used; 0 when it is gone.
+cpu_ticks() {
+  awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
 # Waits (at most 30 s) until the processes "$1" (pid:role pairs) use under 5 % of a CPU
@@ -934,9 +940,9 @@ settle() {
   local deadline=$((SECONDS + 30)) pr before after
   while [ "$SECONDS" -lt "$deadline" ]; do
     before=0 after=0
-    for pr in $1; do before=$((before + $(awk '{print $14 + $15}' "/proc/${pr%%:*}/stat"))); done
+    for pr in $1; do before=$((before + $(cpu_ticks "${pr%%:*}"))); done
     sleep 0.5
-    for pr in $1; do after=$((after + $(awk '{print $14 + $15}' "/proc/${pr%%:*}/stat"))); done
+    for pr in $1; do after=$((after + $(cpu_ticks "${pr%%:*}"))); done
     # Clock ticks (1/100 s): under 5 % of one CPU in 0.5 s.
     [ $((after - before)) -le 2 ] && return 0
   done
@@ -973,6 +979,10 @@ profile_one() {
   [ -n "$rps" ] || { log "warning: no result from redis-benchmark $sys $t -P $p"; return 0; }
   for pr in $procs; do
     pid=${pr%%:*} role=${pr#*:}
+    if ! grep -q ',task-clock,' "$out.perf-$pid" 2>/dev/null; then
+      log "warning: no counts from perf for $role (pid $pid; see $out.perf-$pid): row left out"
+      continue
+    fi
     # perf stat -x,: value,unit,event,...
     awk -F, -v sys="$sys" -v t="$t" -v p="$p" -v role="$role" -v rps="$rps" -v n="$requests" \
       -v disk=$(($(written_bytes "$pid") - written[$pid])) '

@@ -778,7 +778,7 @@ phase_restart() {
   # vote).
   local measured="$worst s"
   [ "$failed" = 0 ] || measured="> $restart_give_up_s s"
-  row "cluster restart to correct read on all" "$measured" "- (includes an election: up to 1 s)" info
+  row "cluster restart to correct read on all" "$measured" "- (includes an election: up to 0.3 s)" info
   wait_leader
   log "restart: leader after the whole-cluster restart: node $leader"
   stop_cluster

@@ -433,9 +433,10 @@ void Server::RunOnLeader(std::vector<Plan> plans, bool transaction, SessionRef n
   if (driver_->node().role() != raft::Role::kLeader) return not_leader();
   kv::StateMachine* sm = storage_->state();
 
-  // Called at most once: the callbacks move into the read's (no copy of a request's state).
-  auto read_then = [this, &sink, &not_leader](std::function<void(std::string*)> answer) {
-    driver_->Read([this, sink = std::move(sink), not_leader = std::move(not_leader),
+  // The callbacks move into the read's: no copy of a request's state.
+  auto read_then = [this](Sink to, std::function<void()> elsewhere,
+                          std::function<void(std::string*)> answer) {
+    driver_->Read([this, sink = std::move(to), not_leader = std::move(elsewhere),
                    answer = std::move(answer)](RaftDriver::Outcome o) {
       switch (o) {
         case RaftDriver::Outcome::kApplied: {
@@ -462,12 +463,14 @@ void Server::RunOnLeader(std::vector<Plan> plans, bool transaction, SessionRef n
         return sink(p.error);
       case Plan::Kind::kRead:
         return read_then(
+            std::move(sink), std::move(not_leader),
             [sm, ops = std::move(p.ops), format = std::move(p.format)](std::string* out) {
               std::vector<kv::OpResult> results;
               if (EvaluateReads(sm, ops, &results, out)) format(results, out);
             });
       case Plan::Kind::kKeyspace:
         return read_then(
+            std::move(sink), std::move(not_leader),
             [this, sm, fn = std::move(p.keyspace)](std::string* out) { fn(*sm, cursors_, out); });
       case Plan::Kind::kTransfer:
         return StartTransfer(p.transfer_target, std::move(sink));

@@ -314,6 +314,34 @@ TEST_F(DiskFaultTest, DiskFullWhileApplyingAGroupAppliesNoneOfIt) {
   EXPECT_FALSE(ns_->state()->Get("c", &v).ok());
 }
 
+// A scan inside a group (FLUSHALL) writes the entries before it; when the group's last write
+// then fails, the state machine counts as applied what that first write holds, no more.
+TEST_F(DiskFaultTest, DiskFullAfterAScanInAGroupKeepsWhatTheScanWrote) {
+  ASSERT_TRUE(Open().ok());
+  ApplyResult r;
+  ASSERT_TRUE(ns_->state()->Apply(SetEntry(1, 1, "a", "1"), &r).ok());
+  ASSERT_TRUE(ns_->state()->Sync().ok());
+  // Room for the write of entry 2 (before the FLUSHALL scans), not for the rest.
+  env_->SetNoSpaceAfter(300);
+  protocol::Command flush;
+  flush.time_ms = 1;
+  protocol::Op op;
+  op.code = protocol::OpCode::kFlushAll;
+  flush.ops = {op};
+  std::vector<raft::Entry> group = {
+      SetEntry(2, 1, "b", "2"),
+      raft::Entry{1, 3, raft::EntryType::kNormal, protocol::EncodeCommand(flush)},
+      SetEntry(4, 1, "c", std::string(1000, 'x'))};
+  std::vector<ApplyResult> results;
+  common::Status s = ns_->state()->ApplyAll(group, &results);
+  EXPECT_EQ(s.code(), common::Status::Code::kIOError) << s.ToString();
+  EXPECT_EQ(ns_->state()->applied_index(), 2u);
+  EXPECT_EQ(ns_->state()->key_count(), 2u);  // a and b, as written
+  std::string v;
+  EXPECT_TRUE(ns_->state()->Get("b", &v).ok());
+  EXPECT_FALSE(ns_->state()->Get("c", &v).ok());
+}
+
 TEST_F(DiskFaultTest, DiskFullWhileApplyingKeepsDataAndAppliedIndexTogether) {
   ASSERT_TRUE(Open().ok());
   ApplyResult r;
