@@ -643,9 +643,9 @@ TEST_F(ConfigTest, UsageListsEveryKeyWithItsDefault) {
   }
   EXPECT_NE(usage.find("  cluster-size "), std::string::npos);
   for (const char* text :
-       {"default: notice", "default: forward", "default: 300", "default: 50\n",
-        "default: 10000\n", "default: 256", "default: 0", "default: 3", "default: raftkv",
-        "default: 127.0.0.1", "default: (required)", "raftkv-node<node-id>"}) {
+       {"default: notice", "default: forward", "default: 300", "default: 50\n", "default: 10000\n",
+        "default: 256", "default: 0", "default: 3", "default: raftkv", "default: 127.0.0.1",
+        "default: (required)", "raftkv-node<node-id>"}) {
     EXPECT_NE(usage.find(text), std::string::npos) << text;
   }
 }
