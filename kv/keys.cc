@@ -1,13 +1,17 @@
 #include "kv/keys.h"
 
+#include <leveldb/db.h>
 #include <leveldb/write_batch.h>
 
 #include "common/coding.h"
 
 namespace kv::keys {
 
-void AddTrailer(leveldb::WriteBatch* batch) {
+leveldb::Status WriteSealed(leveldb::DB* db, bool sync, leveldb::WriteBatch* batch) {
   batch->Put(leveldb::Slice(kBatchTrailer.data(), kBatchTrailer.size()), "\x01");
+  leveldb::WriteOptions wo;
+  wo.sync = sync;
+  return db->Write(wo, batch);
 }
 
 std::string Seal(std::string_view key, std::string_view body) {

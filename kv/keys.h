@@ -58,14 +58,17 @@
 #include "raft/types.h"
 
 namespace leveldb {
+class DB;
+class Status;
 class WriteBatch;
-}
+}  // namespace leveldb
 
 namespace kv::keys {
 
 inline constexpr std::string_view kBatchTrailer = "~";
-// Appends the trailer; call last, just before writing `batch`.
-void AddTrailer(leveldb::WriteBatch* batch);
+// Appends the trailer to `batch` and writes it (synced if `sync`): every batch raftkv writes
+// goes through here, so that none lacks its trailer.
+leveldb::Status WriteSealed(leveldb::DB* db, bool sync, leveldb::WriteBatch* batch);
 
 inline constexpr std::string_view kHardState = "h";
 inline constexpr std::string_view kSnapshotMeta = "s";

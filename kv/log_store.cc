@@ -150,10 +150,7 @@ common::Status LogStore::Load(raft::PersistentState* out) {
 common::Status LogStore::Commit(void* batch_ptr, bool sync) {
   if (!failed_.ok()) return failed_;
   auto* batch = static_cast<leveldb::WriteBatch*>(batch_ptr);
-  keys::AddTrailer(batch);
-  leveldb::WriteOptions wo;
-  wo.sync = sync;
-  leveldb::Status s = db_->Write(wo, batch);
+  leveldb::Status s = keys::WriteSealed(db_.get(), sync, batch);
   if (!s.ok()) {
     failed_ = FromLevelDB(s, "raft log write");
     return failed_;

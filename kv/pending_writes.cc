@@ -63,8 +63,7 @@ void PendingWrites::Add(const leveldb::WriteBatch& entry, bool read_later) {
 
 leveldb::Status PendingWrites::Write() {
   if (empty_) return leveldb::Status::OK();
-  keys::AddTrailer(&batch_);
-  leveldb::Status s = db_->Write(leveldb::WriteOptions(), &batch_);
+  leveldb::Status s = keys::WriteSealed(db_, false, &batch_);
   batch_.Clear();
   written_.clear();
   empty_ = true;

@@ -124,14 +124,6 @@ const leveldb::FilterPolicy* Filter() {
   return policy;
 }
 
-// Writes `batch` with the trailer last (kv/keys.h).
-leveldb::Status WriteSealed(leveldb::DB* db, bool sync, leveldb::WriteBatch* batch) {
-  keys::AddTrailer(batch);
-  leveldb::WriteOptions wo;
-  wo.sync = sync;
-  return db->Write(wo, batch);
-}
-
 }  // namespace
 StateMachine::~StateMachine() = default;
 
@@ -525,7 +517,7 @@ common::Status StateMachine::Sync() {
   // A synced write of the trailer alone: it covers every write before it (DurableEnv), and
   // changes nothing else.
   leveldb::WriteBatch batch;
-  failed_ = FromLevelDB(WriteSealed(db_.get(), true, &batch), "sync state");
+  failed_ = FromLevelDB(keys::WriteSealed(db_.get(), true, &batch), "sync state");
   return failed_;
 }
 
@@ -537,7 +529,7 @@ std::function<common::Status()> StateMachine::SyncTask() {
   return [db, failed]() -> common::Status {
     if (!failed.ok()) return failed;
     leveldb::WriteBatch batch;
-    return FromLevelDB(WriteSealed(db.get(), true, &batch), "sync state");
+    return FromLevelDB(keys::WriteSealed(db.get(), true, &batch), "sync state");
   };
 }
 
@@ -645,7 +637,7 @@ class StateMachine::Writer : public StateMachine::SnapshotWriter {
       chunk.remove_prefix(vlen);
     }
     if (!chunk.empty()) return common::Status::Corruption("snapshot chunk has trailing bytes");
-    return FromLevelDB(WriteSealed(db_.get(), false, &batch), "write snapshot chunk");
+    return FromLevelDB(keys::WriteSealed(db_.get(), false, &batch), "write snapshot chunk");
   }
 
   common::Status Finish(raft::SnapshotMeta* meta) override {
@@ -660,7 +652,7 @@ class StateMachine::Writer : public StateMachine::SnapshotWriter {
     }
     // Data durable first: one synced write covers everything written before it.
     leveldb::WriteBatch batch;
-    s = WriteSealed(db_.get(), true, &batch);
+    s = keys::WriteSealed(db_.get(), true, &batch);
     if (!s.ok()) return FromLevelDB(s, "sync snapshot");
     db_.reset();
     // Then the switch: a crash before the rename keeps the old state. A failure from here on

@@ -95,7 +95,7 @@ class RaftDriver {
     // Snapshot streams: about this many bytes per chunk, at most this many chunks sent and not
     // acknowledged per follower (4 MiB in flight by default, well under the transport's
     // 32 MiB queue and 8 MiB frame limits), and the ticks without progress after which a
-    // stream is abandoned (0: 4 * election_ticks, 4 s with the default configuration).
+    // stream is abandoned (0: 4 * election_ticks; raftkv-server asks for at least 4 s).
     size_t snapshot_chunk_bytes = 1 << 20;
     size_t snapshot_window_chunks = 4;
     int snapshot_stall_ticks = 0;
