@@ -17,6 +17,7 @@ common::Status NodeStorage::Open(const std::string& dir, const Options& options,
   if (!s.ok()) return s;
   StateMachine::Options so;
   so.env = env;
+  so.value_cache_bytes = options.value_cache_bytes;
   s = StateMachine::Open(dir, so, &ns->state_);
   if (!s.ok()) return s;
   s = ns->Reconcile();

@@ -31,7 +31,8 @@ namespace kv {
 class NodeStorage {
  public:
   struct Options {
-    leveldb::Env* env = nullptr;  // nullptr: leveldb::Env::Default()
+    leveldb::Env* env = nullptr;   // nullptr: leveldb::Env::Default()
+    size_t value_cache_bytes = 0;  // StateMachine::Options::value_cache_bytes
   };
 
   static common::Status Open(const std::string& dir, const Options& options,

@@ -4,6 +4,7 @@
 #include <leveldb/iterator.h>
 
 #include "kv/keys.h"
+#include "kv/value_cache.h"
 
 namespace kv {
 
@@ -41,7 +42,10 @@ leveldb::Status PendingWrites::Get(const std::string& key, std::string* value) {
     *value = *it->second;
     return leveldb::Status::OK();
   }
-  return db_->Get(leveldb::ReadOptions(), key, value);
+  if (cache_ != nullptr && cache_->Lookup(key, value)) return leveldb::Status::OK();
+  leveldb::Status s = db_->Get(leveldb::ReadOptions(), key, value);
+  if (s.ok() && cache_ != nullptr) cache_->Insert(key, *value);
+  return s;
 }
 
 leveldb::Status PendingWrites::NewIterator(std::unique_ptr<leveldb::Iterator>* out) {
@@ -64,6 +68,7 @@ void PendingWrites::Add(const leveldb::WriteBatch& entry, bool read_later) {
 leveldb::Status PendingWrites::Write() {
   if (empty_) return leveldb::Status::OK();
   leveldb::Status s = keys::WriteSealed(db_, false, &batch_);
+  if (s.ok() && cache_ != nullptr) cache_->Update(batch_);
   batch_.Clear();
   written_.clear();
   empty_ = true;

@@ -6,7 +6,8 @@
 // Each entry is applied as if the entries before it were already written: its point reads
 // (Get) look at the group's writes first, then at LevelDB; a scan (NewIterator) first writes
 // the group, which then holds whole entries only, so the state on disk is always that after
-// some entry, never half of one.
+// some entry, never half of one. Reads that reach LevelDB go through the state machine's
+// ValueCache, and a successful Write() brings the cache up to date with what it wrote.
 //
 // Thread-safety: the state machine's apply thread only.
 #pragma once
@@ -26,9 +27,12 @@ class Iterator;
 
 namespace kv {
 
+class ValueCache;
+
 class PendingWrites {
  public:
-  explicit PendingWrites(leveldb::DB* db) : db_(db) {}
+  // `cache` (may be null) holds values the database holds; Write() brings it up to date.
+  PendingWrites(leveldb::DB* db, ValueCache* cache) : db_(db), cache_(cache) {}
 
   PendingWrites(const PendingWrites&) = delete;
   PendingWrites& operator=(const PendingWrites&) = delete;
@@ -48,6 +52,7 @@ class PendingWrites {
 
  private:
   leveldb::DB* db_;
+  ValueCache* cache_;
   leveldb::WriteBatch batch_;
   bool empty_ = true;
   uint64_t writes_ = 0;

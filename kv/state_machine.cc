@@ -25,6 +25,7 @@
 #include "kv/pending_writes.h"
 #include "kv/sessions.h"
 #include "kv/torn_tail.h"
+#include "kv/value_cache.h"
 
 namespace kv {
 
@@ -107,10 +108,11 @@ bool DecodeResults(std::string_view in, std::vector<OpResult>* results) {
 
 // ---- Opening and generations ----
 
-StateMachine::StateMachine(std::string dir, leveldb::Env* env)
+StateMachine::StateMachine(std::string dir, leveldb::Env* env, size_t value_cache_bytes)
     : dir_(std::move(dir)),
       base_env_(env),
       env_(std::make_shared<DurableEnv>(env)),
+      cache_(std::make_unique<ValueCache>(value_cache_bytes)),
       sessions_(std::make_unique<SessionTable>()) {}
 
 namespace {
@@ -138,7 +140,7 @@ common::Status StateMachine::Open(const std::string& dir, const Options& options
                                   std::unique_ptr<StateMachine>* out) {
   leveldb::Env* env = options.env != nullptr ? options.env : leveldb::Env::Default();
   env->CreateDir(dir);  // may exist already
-  std::unique_ptr<StateMachine> sm(new StateMachine(dir, env));
+  std::unique_ptr<StateMachine> sm(new StateMachine(dir, env, options.value_cache_bytes));
   uint64_t generation = 0;
   std::string pointer;
   leveldb::Status s = leveldb::ReadFileToString(env, dir + "/STATE", &pointer);
@@ -212,6 +214,7 @@ common::Status StateMachine::OpenGeneration(uint64_t generation) {
     if (!it->status().ok()) return FromLevelDB(it->status(), "state " + path + ": count keys");
   }
   db_ = std::move(owned);
+  cache_->Clear();  // it held the values of the database this one replaces
   generation_ = generation;
   applied_index_ = index;
   applied_term_ = term;
@@ -256,7 +259,7 @@ common::Status StateMachine::ApplyAll(std::span<const raft::Entry> entries,
                                       std::vector<ApplyResult>* results) {
   if (!failed_.ok()) return failed_;
   results->resize(entries.size());
-  PendingWrites group(db_.get());
+  PendingWrites group(db_.get(), cache_.get());
   // What the database holds: restored if a write fails, so that applied_index() never runs
   // ahead of the data.
   struct Point {
@@ -488,7 +491,10 @@ common::Status StateMachine::ApplyEntry(const raft::Entry& e, ApplyResult* resul
 }
 
 common::Status StateMachine::Get(std::string_view key, std::string* value) {
-  leveldb::Status s = db_->Get(leveldb::ReadOptions(), keys::UserKey(key), value);
+  const std::string raw = keys::UserKey(key);
+  if (cache_->Lookup(raw, value)) return common::Status::OK();
+  leveldb::Status s = db_->Get(leveldb::ReadOptions(), raw, value);
+  if (s.ok()) cache_->Insert(raw, *value);
   return FromLevelDB(s, "get");
 }
 

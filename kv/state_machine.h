@@ -44,6 +44,7 @@ namespace kv {
 
 class PendingWrites;
 class SessionTable;
+class ValueCache;
 
 // The result of one operation, which the server turns into a reply.
 struct OpResult {
@@ -68,6 +69,8 @@ class StateMachine {
  public:
   struct Options {
     leveldb::Env* env = nullptr;  // nullptr: leveldb::Env::Default()
+    // The user values kept in memory for reads (kv/value_cache.h), in bytes; 0: none.
+    size_t value_cache_bytes = 0;
   };
 
   // Opens the state in directory `dir` (created if missing).
@@ -88,6 +91,8 @@ class StateMachine {
   // How many exactly-once sessions are open (kv/sessions.h), and the cluster time.
   uint64_t session_count() const;
   uint64_t cluster_time_ms() const;
+  // The values kept in memory for reads; its figures may be read from any thread.
+  const ValueCache& value_cache() const { return *cache_; }
   // The value of user key `key`; NotFound if absent.
   common::Status Get(std::string_view key, std::string* value);
   // Every user key and value, in key order (for tests and small tools).
@@ -136,7 +141,7 @@ class StateMachine {
  private:
   class Reader;
   class Writer;
-  StateMachine(std::string dir, leveldb::Env* env);
+  StateMachine(std::string dir, leveldb::Env* env, size_t value_cache_bytes);
   common::Status OpenGeneration(uint64_t generation);
   // Apply's work, once its preconditions hold.
   // Adds its writes to `group`; `more`: later entries of the group may read them.
@@ -153,6 +158,7 @@ class StateMachine {
   raft::Index applied_index_ = 0;
   raft::Term applied_term_ = 0;
   uint64_t key_count_ = 0;
+  std::unique_ptr<ValueCache> cache_;  // values of db_'s user keys
   std::unique_ptr<SessionTable> sessions_;
   common::Status failed_;  // first write failure: every later write returns it
 };

@@ -19,6 +19,7 @@ PACKAGES=(
   libflatbuffers-dev
   flatbuffers-compiler
   libuv1-dev
+  libjemalloc-dev
   libssl-dev
   libhiredis-dev
   libspdlog-dev
@@ -29,6 +30,12 @@ PACKAGES=(
   gdb
   gnuplot-nox
   linux-perf
+  # scripts/bench.sh --etcd: a 3-member etcd cluster driven by wrk. Where a service manager
+  # runs, installing etcd-server may also start Debian's own etcd service (ports 2379, 2380);
+  # the benchmark's members use other ports and never touch it.
+  etcd-server
+  etcd-client
+  wrk
 )
 
 die() {

@@ -470,13 +470,14 @@ in_mib() { awk -v b="$1" 'BEGIN { printf "%.10g", b / 1048576 }'; }
 # limits is 0, that is no limit. Logs the formula with its numbers.
 rss_bound=""
 memory_bound() {
-  local c=$1 l u a i q o key
+  local c=$1 l u a i q o v key
   l=$(server_limit snapshot-log-bytes 67108864 "$2")
   u=$(server_limit max-uncommitted-bytes 67108864 "$2")
   a=$(server_limit max-apply-lag-bytes 67108864 "$2")
   i=$(server_limit max-inflight-bytes 8388608 "$2")
   q=$(server_limit client-query-buffer-limit 1073741824 "$2")
   o=$(server_limit client-output-buffer-limit 268435456 "$2")
+  v=$(server_limit value-cache-bytes 67108864 "$2")
   for key in "snapshot-log-bytes $l" "max-apply-lag-bytes $a" "client-output-buffer-limit $o"; do
     if [ "${key#* }" = 0 ]; then
       rss_bound=""
@@ -485,8 +486,8 @@ memory_bound() {
     fi
   done
   rss_bound=$(((128 * mib + 3 * 16 * mib + 2 * (l + u + a) + (members - 1) * (i + 4 * mib) +
-    64 * mib + c * (q + o)) / mib))
-  log "memory bound: RSS <= 128 MiB + 3 x 16 MiB + 2 x (L $(in_mib "$l") + U $(in_mib "$u") + A $(in_mib "$a") MiB) + ($members - 1) x (I $(in_mib "$i") + 4 MiB) + 64 MiB + C $c x (q $(in_mib "$q") + o $(in_mib "$o") MiB) = $rss_bound MiB"
+    64 * mib + v + c * (q + o)) / mib))
+  log "memory bound: RSS <= 128 MiB + 3 x 16 MiB + 2 x (L $(in_mib "$l") + U $(in_mib "$u") + A $(in_mib "$a") MiB) + ($members - 1) x (I $(in_mib "$i") + 4 MiB) + 64 MiB + V $(in_mib "$v") MiB + C $c x (q $(in_mib "$q") + o $(in_mib "$o") MiB) = $rss_bound MiB"
 }
 
 # ---- Phase: compaction ----

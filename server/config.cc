@@ -601,6 +601,14 @@ const KeySpec kKeys[] = {
        return ParseNumber("max-apply-lag-bytes", a[0], 0, uint64_t{1} << 40,
                           &p->config.max_apply_lag_bytes);
      }},
+    {"value-cache-bytes", "<bytes>", "67108864",
+     "keep the most recently used values in memory, up to this many bytes, so that reads of "
+     "them skip the disk's tables; 0: no cache",
+     false,
+     [](const Args& a, Pending* p) {
+       return ParseNumber("value-cache-bytes", a[0], 0, uint64_t{1} << 40,
+                          &p->config.value_cache_bytes);
+     }},
     {"client-output-buffer-limit", "<bytes>", "268435456",
      "close a client holding more reply bytes than this; 0: no limit", false,
      [](const Args& a, Pending* p) {
@@ -920,6 +928,7 @@ std::vector<std::pair<std::string, std::string>> ConfigEntries(const Config& c) 
       {"max-inflight-bytes", std::to_string(c.max_inflight_bytes)},
       {"max-uncommitted-bytes", std::to_string(c.max_uncommitted_bytes)},
       {"max-apply-lag-bytes", std::to_string(c.max_apply_lag_bytes)},
+      {"value-cache-bytes", std::to_string(c.value_cache_bytes)},
       {"client-output-buffer-limit", std::to_string(c.client_output_buffer_limit)},
       {"client-query-buffer-limit", std::to_string(c.client_query_buffer_limit)},
       {"debug-unsafe", std::string(DebugUnsafeName(c.debug_unsafe))},

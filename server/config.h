@@ -147,6 +147,9 @@ struct Config {
   // tail for slow followers: the log's size in memory and on disk stays bounded whatever the
   // size of the entries. 0: no byte limit.
   uint64_t snapshot_log_bytes = uint64_t{64} << 20;
+  // value-cache-bytes: the user values a node keeps in memory for reads (kv/value_cache.h);
+  // 0: none.
+  uint64_t value_cache_bytes = uint64_t{64} << 20;
 
   // snapshot-rate-bytes: the most bytes per second a leader sends in snapshot streams, all
   // followers together. 0: no limit.

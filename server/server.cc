@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <dlfcn.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
@@ -14,6 +15,7 @@
 #include "common/check.h"
 #include "common/strings.h"
 #include "kv/sessions.h"
+#include "kv/value_cache.h"
 #include "protocol/command.h"
 #include "protocol/resp_parser.h"
 #include "protocol/resp_writer.h"
@@ -30,6 +32,20 @@ constexpr std::string_view kNoLeader = "CLUSTERDOWN no leader";
 
 std::string WrongArgs(const std::string& name) {
   return ErrorReply("ERR wrong number of arguments for '" + name + "' command");
+}
+
+// The allocator this process runs with, as INFO's mem_allocator: "jemalloc-<version>" when
+// jemalloc's mallctl is linked in (raftkv-server's default build), else "libc".
+std::string MemAllocator() {
+  using Mallctl = int (*)(const char*, void*, size_t*, void*, size_t);
+  auto mallctl = reinterpret_cast<Mallctl>(dlsym(RTLD_DEFAULT, "mallctl"));
+  const char* version = nullptr;
+  size_t size = sizeof(version);
+  if (mallctl != nullptr && mallctl("version", &version, &size, nullptr, 0) == 0 &&
+      version != nullptr) {
+    return "jemalloc-" + std::string(version);
+  }
+  return "libc";
 }
 
 // Redis's check on a client name (CLIENT SETNAME, HELLO SETNAME): printable ASCII without spaces;
@@ -145,6 +161,7 @@ Server::~Server() = default;
 
 common::Status Server::Start() {
   kv::NodeStorage::Options so;
+  so.value_cache_bytes = config_.value_cache_bytes;
   common::Status s = kv::NodeStorage::Open(config_.dir, so, &storage_);
   if (!s.ok()) return s;
 
@@ -975,6 +992,7 @@ std::string Server::Info(const std::vector<std::string>& sections) {
     uint64_t uptime = (uv_now(loop_) - start_time_ms_) / 1000;
     section("Server");
     line("redis_version", "7.0.0");
+    line("mem_allocator", MemAllocator());
     line("raftkv_version", "0.1.0");
     line("redis_mode", "standalone");
     line("arch_bits", num(sizeof(void*) * 8));
@@ -1018,6 +1036,11 @@ std::string Server::Info(const std::vector<std::string>& sections) {
     line("forwards_waiting", num(forwards_.size()));
     line("forward_retries", num(forward_retries_));
     line("request_timeouts", num(timeouts_));
+    const kv::ValueCache& cache = storage_->state()->value_cache();
+    line("value_cache_bytes", num(cache.bytes()));
+    line("value_cache_capacity", num(cache.capacity()));
+    line("value_cache_hits", num(cache.hits()));
+    line("value_cache_misses", num(cache.misses()));
   }
   if (wanted("raft")) {
     section("Raft");

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <random>
 #include <span>
 
@@ -34,12 +35,28 @@ Op MakeOp(OpCode code, std::vector<std::string> keys, std::vector<std::string> v
   return op;
 }
 
-// Runs each test on leveldb::NewMemEnv and on a real directory.
-class StateMachineTest : public ::testing::TestWithParam<bool> {
+// Each test runs on leveldb::NewMemEnv and on a real directory, without a value cache and
+// with one small enough to evict (16 shards of 1 KiB: about ten values each).
+struct Variant {
+  bool real_dir;
+  size_t cache_bytes;
+};
+
+void PrintTo(const Variant& v, std::ostream* os) {
+  *os << (v.real_dir ? "real directory" : "memory env") << ", value cache " << v.cache_bytes;
+}
+
+std::string VariantName(const ::testing::TestParamInfo<Variant>& param) {
+  return std::string(param.param.real_dir ? "RealDir" : "MemEnv") +
+         (param.param.cache_bytes > 0 ? "Cached" : "");
+}
+
+class StateMachineTest : public ::testing::TestWithParam<Variant> {
  protected:
   void SetUp() override {
-    dir_holder_ = std::make_unique<test::TestDir>(GetParam(), "state");
+    dir_holder_ = std::make_unique<test::TestDir>(GetParam().real_dir, "state");
     env_ = dir_holder_->env();
+    cache_bytes_ = GetParam().cache_bytes;
     Reopen();
   }
   void TearDown() override {
@@ -51,6 +68,7 @@ class StateMachineTest : public ::testing::TestWithParam<bool> {
     sm_.reset();
     StateMachine::Options o;
     o.env = env_;
+    o.value_cache_bytes = cache_bytes_;
     common::Status s = StateMachine::Open(Path("/node"), o, &sm_);
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
@@ -84,6 +102,7 @@ class StateMachineTest : public ::testing::TestWithParam<bool> {
 
   std::unique_ptr<test::TestDir> dir_holder_;
   leveldb::Env* env_ = nullptr;
+  size_t cache_bytes_ = 0;
   std::unique_ptr<StateMachine> sm_;
   uint64_t time_ms_ = 1'000'000;  // the cluster time Apply stamps on commands
 };
@@ -281,6 +300,7 @@ TEST_P(StateMachineTest, RestartTakesTheKeyCountFromItsRecord) {
   });
   StateMachine::Options o;
   o.env = env_;
+  o.value_cache_bytes = cache_bytes_;
   common::Status st = StateMachine::Open(Path("/node"), o, &sm_);
   EXPECT_EQ(st.code(), common::Status::Code::kCorruption) << st.ToString();
   EXPECT_NE(st.ToString().find("key count"), std::string::npos) << st.ToString();
@@ -368,6 +388,7 @@ TEST_P(StateMachineTest, SnapshotRoundTripsThroughChunks) {
   std::unique_ptr<StateMachine> other;
   StateMachine::Options o;
   o.env = env_;
+  o.value_cache_bytes = cache_bytes_;
   ASSERT_TRUE(StateMachine::Open(Path("/other"), o, &other).ok());
   std::unique_ptr<StateMachine::SnapshotWriter> w;
   ASSERT_TRUE(other->NewSnapshotWriter(&w).ok());
@@ -456,6 +477,7 @@ TEST_P(StateMachineTest, InstallInterruptedBeforeTheSwitchKeepsTheOldState) {
   std::unique_ptr<StateMachine> source;
   StateMachine::Options o;
   o.env = env_;
+  o.value_cache_bytes = cache_bytes_;
   ASSERT_TRUE(StateMachine::Open(Path("/source"), o, &source).ok());
   Command c;
   c.ops = {MakeOp(OpCode::kSet, {"new"}, {"2"})};
@@ -709,9 +731,13 @@ TEST_P(StateMachineTest, GroupsApplyExactlyAsEntriesOneByOne) {
   for (uint32_t seed = 1; seed <= 4; seed++) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     std::unique_ptr<StateMachine> single, grouped;
-    StateMachine::Options o;
-    o.env = env_;
-    ASSERT_TRUE(StateMachine::Open(Path("/single" + std::to_string(seed)), o, &single).ok());
+    // One by one without a value cache, grouped with the variant's: every read the grouped
+    // one makes through its cache must see what the uncached one reads from LevelDB.
+    StateMachine::Options uncached;
+    uncached.env = env_;
+    StateMachine::Options o = uncached;
+    o.value_cache_bytes = cache_bytes_;
+    ASSERT_TRUE(StateMachine::Open(Path("/single" + std::to_string(seed)), uncached, &single).ok());
     ASSERT_TRUE(StateMachine::Open(Path("/grouped" + std::to_string(seed)), o, &grouped).ok());
     std::mt19937 rng(seed);
     auto pick = [&](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
@@ -831,6 +857,110 @@ TEST_P(StateMachineTest, GroupsApplyExactlyAsEntriesOneByOne) {
   }
 }
 
+// Reads through the value cache (when the variant has one) against a model of the state: many
+// keys, so the small cache evicts; values of up to 600 bytes, so some are too large to cache;
+// deletes, appends, FLUSHALL and groups of entries that read what earlier ones wrote.
+TEST_P(StateMachineTest, ReadsSeeTheLatestWriteWhateverTheCacheHolds) {
+  std::mt19937 rng(7);
+  auto pick = [&](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
+  std::map<std::string, std::string> model;
+  auto key = [&] { return "key" + std::to_string(pick(300)); };
+  for (int round = 0; round < 150; round++) {
+    std::vector<raft::Entry> entries;
+    std::vector<std::vector<OpResult>> expected;
+    const uint32_t n = 1 + pick(8);
+    for (uint32_t i = 0; i < n; i++) {
+      Command c;
+      c.time_ms = time_ms_;
+      const std::string k = key();
+      const uint32_t kind = pick(100);
+      if (kind < 45) {
+        std::string v(1 + pick(600), static_cast<char>('a' + pick(26)));
+        c.ops = {MakeOp(OpCode::kSet, {k}, {v})};
+        expected.push_back({OpResult{}});
+        model[k] = v;
+      } else if (kind < 60) {
+        c.ops = {MakeOp(OpCode::kDel, {k})};
+        expected.push_back({OpResult{OpResult::Kind::kInt, model.erase(k) ? 1 : 0, ""}});
+      } else if (kind < 75) {
+        c.ops = {MakeOp(OpCode::kAppend, {k}, {"+"})};
+        model[k] += "+";
+        expected.push_back(
+            {OpResult{OpResult::Kind::kInt, static_cast<int64_t>(model[k].size()), ""}});
+      } else if (kind < 99) {
+        c.ops = {MakeOp(OpCode::kGet, {k})};
+        auto it = model.find(k);
+        expected.push_back({it == model.end() ? OpResult{OpResult::Kind::kNil, 0, ""}
+                                              : OpResult{OpResult::Kind::kBulk, 0, it->second}});
+      } else {
+        c.ops = {MakeOp(OpCode::kFlushAll, {})};
+        model.clear();
+        expected.push_back({OpResult{}});
+      }
+      entries.push_back(
+          {3, sm_->applied_index() + 1 + i, raft::EntryType::kNormal, protocol::EncodeCommand(c)});
+    }
+    std::vector<ApplyResult> got;
+    ASSERT_TRUE(sm_->ApplyAll(entries, &got).ok());
+    for (uint32_t i = 0; i < n; i++) {
+      ASSERT_EQ(got[i].results, expected[i]) << "round " << round << " entry " << i;
+    }
+    ASSERT_EQ(sm_->key_count(), model.size()) << "round " << round;
+    for (int probe = 0; probe < 20; probe++) {
+      const std::string k = key();
+      auto it = model.find(k);
+      ASSERT_EQ(Value(k), it == model.end() ? "<none>" : it->second) << "round " << round;
+    }
+  }
+  // What the cache held is gone with a restart; the database has the same.
+  Reopen();
+  for (const auto& [k, v] : model) ASSERT_EQ(Value(k), v);
+  EXPECT_EQ(sm_->key_count(), model.size());
+}
+
+// An installed snapshot replaces the whole state: nothing read before it answers after it.
+TEST_P(StateMachineTest, AnInstalledSnapshotReplacesWhatWasReadBefore) {
+  Run({MakeOp(OpCode::kSet, {"a"}, {"old"})});
+  Run({MakeOp(OpCode::kSet, {"gone"}, {"old"})});
+  EXPECT_EQ(Value("a"), "old");  // read, so cached when there is a cache
+  EXPECT_EQ(Value("gone"), "old");
+
+  std::unique_ptr<StateMachine> source;
+  StateMachine::Options o;
+  o.env = env_;
+  ASSERT_TRUE(StateMachine::Open(Path("/source-of-install"), o, &source).ok());
+  for (raft::Index i = 1; i <= 5; i++) {
+    Command c;
+    c.time_ms = time_ms_;
+    c.ops = {MakeOp(OpCode::kSet, {"a"}, {"new" + std::to_string(i)})};
+    ApplyResult r;
+    ASSERT_TRUE(
+        source->Apply({4, i, raft::EntryType::kNormal, protocol::EncodeCommand(c)}, &r).ok());
+  }
+  std::unique_ptr<StateMachine::SnapshotReader> reader = source->NewSnapshotReader(4096);
+  std::unique_ptr<StateMachine::SnapshotWriter> writer;
+  ASSERT_TRUE(sm_->NewSnapshotWriter(&writer).ok());
+  for (bool done = false; !done;) {
+    std::string chunk;
+    ASSERT_TRUE(reader->Next(&chunk, &done).ok());
+    ASSERT_TRUE(writer->Add(chunk).ok());
+  }
+  raft::SnapshotMeta meta;
+  ASSERT_TRUE(writer->Finish(&meta).ok());
+  EXPECT_EQ(meta, (raft::SnapshotMeta{5, 4}));
+  EXPECT_EQ(Value("a"), "new5");
+  EXPECT_EQ(Value("gone"), "<none>");
+  EXPECT_EQ(sm_->key_count(), 1u);
+  // Applying goes on from the snapshot, reading what it installed.
+  Command c;
+  c.time_ms = time_ms_;
+  c.ops = {MakeOp(OpCode::kAppend, {"a"}, {"!"})};
+  ApplyResult r;
+  ASSERT_TRUE(sm_->Apply({4, 6, raft::EntryType::kNormal, protocol::EncodeCommand(c)}, &r).ok());
+  EXPECT_EQ(r.results[0].integer, 5);
+  EXPECT_EQ(Value("a"), "new5!");
+}
+
 // Counts the flushes of write-ahead logs ("*.log"): LevelDB flushes a log once per physical
 // record, and a record shorter than a 32 KiB block is one.
 class LogFlushCountingEnv : public leveldb::EnvWrapper {
@@ -903,7 +1033,10 @@ TEST_P(StateMachineTest, AGroupIsOneWriteUnlessAnEntryScans) {
   EXPECT_FALSE(sm->Get("x", &v).ok());
 }
 
-INSTANTIATE_TEST_SUITE_P(Env, StateMachineTest, ::testing::Values(false, true), test::EnvName);
+INSTANTIATE_TEST_SUITE_P(Env, StateMachineTest,
+                         ::testing::Values(Variant{false, 0}, Variant{true, 0},
+                                           Variant{false, 16 << 10}, Variant{true, 16 << 10}),
+                         VariantName);
 
 }  // namespace
 }  // namespace kv

@@ -147,6 +147,7 @@ TEST_F(ConfigTest, FullFile) {
                                      "max-inflight-bytes 65536\n"
                                      "max-uncommitted-bytes 4194304\n"
                                      "max-apply-lag-bytes 0\n"
+                                     "value-cache-bytes 0\n"
                                      "client-output-buffer-limit 1000000\n"
                                      "client-query-buffer-limit 2097152\n"
                                      "min-free-disk-mb 0\n"
@@ -178,6 +179,7 @@ TEST_F(ConfigTest, FullFile) {
   EXPECT_EQ(c.max_inflight_bytes, 65536u);
   EXPECT_EQ(c.max_uncommitted_bytes, 4194304u);
   EXPECT_EQ(c.max_apply_lag_bytes, 0u);
+  EXPECT_EQ(c.value_cache_bytes, 0u);
   EXPECT_EQ(c.client_output_buffer_limit, 1000000u);
   EXPECT_EQ(c.client_query_buffer_limit, 2097152u);
   EXPECT_EQ(c.min_free_disk_mb, 0u);
@@ -542,6 +544,14 @@ std::vector<BadCase> BadCases() {
        with({"--snapshot-log-bytes", "-1"}),
        "",
        {"snapshot-log-bytes must be 0 (no limit) or between 1048576 and"}},
+      {"ValueCacheTooLarge",
+       with({"--value-cache-bytes", "2199023255552"}),
+       "",
+       {"value-cache-bytes must be between 0 and 1099511627776"}},
+      {"ValueCacheNotANumber",
+       with({"--value-cache-bytes", "64mb"}),
+       "",
+       {"value-cache-bytes must be an integer"}},
       {"SnapshotRateNotANumber",
        with({"--snapshot-rate-bytes", "64mb"}),
        "",
@@ -625,6 +635,7 @@ TEST_F(ConfigTest, RenderConfigLines) {
             "max-inflight-bytes 8388608\n"
             "max-uncommitted-bytes 67108864\n"
             "max-apply-lag-bytes 67108864\n"
+            "value-cache-bytes 67108864\n"
             "client-output-buffer-limit 268435456\n"
             "client-query-buffer-limit 1073741824\n"
             "debug-unsafe none\n"

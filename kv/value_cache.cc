@@ -1,0 +1,87 @@
+#include "kv/value_cache.h"
+
+#include <leveldb/cache.h>
+#include <leveldb/write_batch.h>
+
+#include "kv/keys.h"
+
+namespace kv {
+
+namespace {
+
+// What an entry costs beyond its key and value: the cache's handle and the value's string.
+constexpr size_t kEntryOverhead = 96;
+
+bool IsUserKey(std::string_view key) { return !key.empty() && key[0] == keys::kUserPrefix; }
+
+void DeleteValue(const leveldb::Slice& /*key*/, void* value) {
+  delete static_cast<std::string*>(value);
+}
+
+class Updater : public leveldb::WriteBatch::Handler {
+ public:
+  explicit Updater(ValueCache* cache, leveldb::Cache* lru) : cache_(cache), lru_(lru) {}
+
+  void Put(const leveldb::Slice& key, const leveldb::Slice& value) override {
+    cache_->Insert(std::string_view(key.data(), key.size()),
+                   std::string_view(value.data(), value.size()));
+  }
+  void Delete(const leveldb::Slice& key) override {
+    if (IsUserKey(std::string_view(key.data(), key.size()))) lru_->Erase(key);
+  }
+
+ private:
+  ValueCache* cache_;
+  leveldb::Cache* lru_;
+};
+
+}  // namespace
+
+ValueCache::ValueCache(size_t capacity_bytes) : capacity_(capacity_bytes) {
+  if (capacity_ > 0) cache_.reset(leveldb::NewLRUCache(capacity_));
+}
+
+ValueCache::~ValueCache() = default;
+
+bool ValueCache::Lookup(std::string_view key, std::string* value) {
+  if (cache_ == nullptr) return false;
+  leveldb::Cache::Handle* h = cache_->Lookup(leveldb::Slice(key.data(), key.size()));
+  if (h == nullptr) {
+    misses_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  hits_.fetch_add(1, std::memory_order_relaxed);
+  *value = *static_cast<const std::string*>(cache_->Value(h));
+  cache_->Release(h);
+  return true;
+}
+
+void ValueCache::Insert(std::string_view key, std::string_view value) {
+  if (cache_ == nullptr || !IsUserKey(key)) return;
+  const size_t charge = key.size() + value.size() + kEntryOverhead;
+  if (charge > capacity_ / 64) {
+    // Large for the room (the cache is 16 shards of a 16th each): not cached, and whatever was
+    // cached for the key is stale now.
+    cache_->Erase(leveldb::Slice(key.data(), key.size()));
+    return;
+  }
+  leveldb::Cache::Handle* h = cache_->Insert(leveldb::Slice(key.data(), key.size()),
+                                             new std::string(value), charge, &DeleteValue);
+  cache_->Release(h);
+}
+
+void ValueCache::Update(const leveldb::WriteBatch& batch) {
+  if (cache_ == nullptr) return;
+  Updater updater(this, cache_.get());
+  // A batch this process built and wrote: it always parses.
+  (void)batch.Iterate(&updater);
+}
+
+void ValueCache::Clear() {
+  // No handle is ever held past a call: every entry goes.
+  if (cache_ != nullptr) cache_->Prune();
+}
+
+size_t ValueCache::bytes() const { return cache_ == nullptr ? 0 : cache_->TotalCharge(); }
+
+}  // namespace kv

@@ -1,0 +1,77 @@
+// ValueCache: only user keys, what a written batch says, bounded, and nothing at capacity 0.
+#include "kv/value_cache.h"
+
+#include <gtest/gtest.h>
+#include <leveldb/write_batch.h>
+
+#include <string>
+
+#include "kv/keys.h"
+
+namespace kv {
+namespace {
+
+TEST(ValueCacheTest, HoldsUserValuesOnly) {
+  ValueCache cache(1 << 20);
+  std::string v;
+  EXPECT_FALSE(cache.Lookup(keys::UserKey("a"), &v));
+  cache.Insert(keys::UserKey("a"), "1");
+  ASSERT_TRUE(cache.Lookup(keys::UserKey("a"), &v));
+  EXPECT_EQ(v, "1");
+  cache.Insert(std::string(keys::kApplied), "x");  // not a user value: ignored
+  EXPECT_FALSE(cache.Lookup(std::string(keys::kApplied), &v));
+  EXPECT_EQ(cache.hits(), 1u);
+  EXPECT_EQ(cache.misses(), 2u);
+}
+
+TEST(ValueCacheTest, AWrittenBatchReplacesAndErases) {
+  ValueCache cache(1 << 20);
+  cache.Insert(keys::UserKey("a"), "1");
+  cache.Insert(keys::UserKey("b"), "2");
+  leveldb::WriteBatch batch;
+  batch.Put(keys::UserKey("a"), "10");
+  batch.Delete(keys::UserKey("b"));
+  batch.Put(keys::UserKey("c"), "30");
+  batch.Put(std::string(keys::kKeyCount), "count");
+  cache.Update(batch);
+  std::string v;
+  ASSERT_TRUE(cache.Lookup(keys::UserKey("a"), &v));
+  EXPECT_EQ(v, "10");
+  EXPECT_FALSE(cache.Lookup(keys::UserKey("b"), &v));
+  ASSERT_TRUE(cache.Lookup(keys::UserKey("c"), &v));
+  EXPECT_EQ(v, "30");
+  EXPECT_FALSE(cache.Lookup(std::string(keys::kKeyCount), &v));
+  cache.Clear();
+  EXPECT_FALSE(cache.Lookup(keys::UserKey("a"), &v));
+  EXPECT_EQ(cache.bytes(), 0u);
+}
+
+TEST(ValueCacheTest, StaysWithinItsCapacity) {
+  const size_t capacity = 64 << 10;
+  ValueCache cache(capacity);
+  for (int i = 0; i < 10'000; i++) {
+    cache.Insert(keys::UserKey("key" + std::to_string(i)), std::string(100, 'v'));
+    ASSERT_LE(cache.bytes(), capacity);
+  }
+  EXPECT_GT(cache.bytes(), capacity / 2);
+  // A value too large for the room is not cached, and one cached for its key is dropped.
+  cache.Insert(keys::UserKey("big"), "small");
+  std::string v;
+  ASSERT_TRUE(cache.Lookup(keys::UserKey("big"), &v));
+  leveldb::WriteBatch batch;
+  batch.Put(keys::UserKey("big"), std::string(capacity / 32, 'x'));
+  cache.Update(batch);
+  EXPECT_FALSE(cache.Lookup(keys::UserKey("big"), &v));
+}
+
+TEST(ValueCacheTest, CapacityZeroCachesNothing) {
+  ValueCache cache(0);
+  cache.Insert(keys::UserKey("a"), "1");
+  std::string v;
+  EXPECT_FALSE(cache.Lookup(keys::UserKey("a"), &v));
+  EXPECT_EQ(cache.bytes(), 0u);
+  EXPECT_EQ(cache.misses(), 0u);
+}
+
+}  // namespace
+}  // namespace kv
