@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Benchmarks raftkv side by side with the system a user would pick instead, a single
-# redis-server with appendfsync always; measures failover under a write load; draws the plots
-# and the results of docs/benchmarks.md from the saved data.
+# redis-server with appendfsync always (and, with --etcd, a 3-member etcd cluster); measures
+# failover under a write load; draws the plots and the results of docs/benchmarks.md from the
+# saved data.
 #
 #   scripts/bench.sh                      throughput: redis-benchmark SET and GET, with and
 #                                         without -P 16, 3 repetitions (about 3-5 minutes)
+#   scripts/bench.sh --etcd               the same, and a 3-member etcd cluster measured in the
+#                                         same repetitions: wrk over etcd's JSON gateway
+#                                         (scripts/bench-etcd.lua), SET and GET, no -P 16
 #   scripts/bench.sh --failover           kill -9 the leader 20 times under a write load; the
 #                                         time from each kill to the first acknowledged write
 #   scripts/bench.sh --profile            what a request costs each process: CPU time and
@@ -14,7 +18,8 @@
 #   scripts/bench.sh --save ...           also copy the results into docs/bench/ for --report
 #
 # Each measuring mode starts its own fresh 3-node cluster (scripts/cluster.sh, base port 7600)
-# in a run directory, and stops every process it started, by pid, on exit.
+# in a run directory (with --etcd also a fresh etcd cluster, client ports 23791-23793), and
+# stops every process it started, by pid, on exit.
 # Run `scripts/bench.sh --help` for the options and exit statuses; docs/benchmarks.md has the
 # method and the latest results.
 set -euo pipefail
@@ -27,6 +32,8 @@ export RAFTKV_BUILD=$build
 base=${RAFTKV_BASE_PORT:-7600}
 export RAFTKV_BASE_PORT=$base
 redis_port=${BENCH_REDIS_PORT:-17390}
+etcd_base=${BENCH_ETCD_PORT:-23790}
+etcd_seconds=${BENCH_ETCD_SECONDS:-10}
 bench_lock=${BENCH_LOCK:-/tmp/bench.lock}
 docs_bench=$root/docs/bench
 docs_md=$root/docs/benchmarks.md
@@ -45,14 +52,17 @@ readonly failover_give_up_s=30     # a kill with no acknowledged write by then c
 readonly probe_timeout_ms=100      # the probe's socket timeout; it reconnects after one
 readonly load_clients=10           # the steady write load during --failover
 readonly fsync_probe_s=2           # the disk's fsync rate, measured before the runs
+readonly etcd_start_timeout_s=30   # for the etcd cluster to be healthy and have a leader
+readonly etcd_preload_timeout_s=120 # for the preload of every key into etcd
+readonly etcd_preload_conns=8      # the preload's concurrent transactions
+readonly wrk_grace_s=60            # a wrk run's limit beyond its duration
 
 usage() {
   cat <<'EOF'
-usage: scripts/bench.sh [--reps N] [--save] [--dir DIR] [--keep]
+usage: scripts/bench.sh [--etcd] [--reps N] [--save] [--dir DIR] [--keep]
        scripts/bench.sh --failover [--kills N] [--save] [--dir DIR] [--keep]
        scripts/bench.sh --profile [--save] [--dir DIR] [--keep]
        scripts/bench.sh --report
-       scripts/bench.sh --etcd
 
 Throughput (the default): a fresh 3-node raftkv cluster (scripts/cluster.sh, the defaults a
 user gets: fsync on, election timeout 300 ms) and a single redis-server 7 with AOF on,
@@ -65,6 +75,20 @@ system only. The table shows, per system x test x pipeline, the medians over the
 of requests/s, p50 and p99 (ms), and the ratio to redis-server's median; the issue's targets
 beside raftkv's leader rows. The raft term on the leader is shown before and after: a change
 means an election happened during the runs.
+
+--etcd: the throughput runs with a fourth system in the same repetitions and the same
+table: a fresh 3-member etcd 3.4 cluster (Debian's etcd-server; etcd's defaults but for the
+addresses, data directories and logging: heartbeat 100 ms, election timeout 1000 ms, every
+write synced), on 127.0.0.1, its data in the run directory. Before the runs every key
+key:000000000000 .. key:000000099999 is written once (transactions of 100 puts), so that every
+GET finds its key. The client is wrk over etcd's v3 JSON gateway (HTTP/1.1) with the script
+scripts/bench-etcd.lua, aimed at the leader: 1 thread, 50 connections, 64-byte values,
+random keys among 100000 named like redis-benchmark's; SET is POST /v3/kv/put, GET is POST
+/v3/kv/range, a linearizable read (ReadIndex, etcd's default). wrk runs for a time
+(BENCH_ETCD_SECONDS, default 10 s) instead of a number of requests. wrk sends one request at
+a time per connection, so etcd has no -P 16 rows (the table says n/a). The script counts
+the replies that are not 200 and the GETs that miss; the summary warns when there are any.
+etcd's rows are named etcd; its raft term is shown before and after, like raftkv's.
 
 --failover: a fresh cluster; N times (default 20): a write load (redis-benchmark SET, 10
 clients) on one follower and a probe (one connection, one SET at a time, 100 ms socket
@@ -96,22 +120,30 @@ Options:
                 profile.csv); without
                 it they stay in the run directory only
   --report      plots and docs/benchmarks.md from docs/bench/; starts nothing
-  --etcd        the etcd comparison: not implemented (exits 2 with a message)
+  --etcd        add a 3-member etcd cluster to the throughput runs (see above); needs
+                etcd, etcdctl and wrk (scripts/setup.sh installs etcd-server, etcd-client
+                and wrk)
   --dir DIR     the run directory (default: ${TMPDIR:-/tmp}/raftkv-bench-<date>); it must be
                 new, empty, or one an earlier bench run made. It always keeps the results
                 (results.csv, failover.csv or profile.csv, each redis-benchmark's
-                output, bench.log)
-  --keep        also keep the nodes' and redis-server's data directories
+                and wrk's output, the servers' logs, bench.log)
+  --keep        also keep the nodes', redis-server's and etcd's data directories
   -h, --help    this text
 
-Exit status: 0 when the measurement completed (whatever the figures); 2 on bad usage, and for
---etcd; 3 when it could not complete (no build, a cluster or redis-server that does not
-start, no leader, a missing program, another benchmark holding the lock too long).
+Exit status: 0 when the measurement completed (whatever the figures); 2 on bad usage
+(including --etcd with --failover, --profile or --report, and a bad BENCH_ETCD_PORT or
+BENCH_ETCD_SECONDS); 3 when it could not complete (no build, a cluster, redis-server or etcd
+cluster that does not start, no leader, a missing program, an etcd preload that fails,
+another benchmark holding the lock too long).
 
 Environment:
   RAFTKV_BASE_PORT   node i serves clients on 127.0.0.1:(B+i), peers on B+10000+i
                      (default 7600)
   BENCH_REDIS_PORT   redis-server's port (default 17390)
+  BENCH_ETCD_PORT    --etcd: member i serves clients on 127.0.0.1:(E+i) and peers on
+                     127.0.0.1:(E+10+i) (default 23790: clients 23791-23793, peers
+                     23801-23803)
+  BENCH_ETCD_SECONDS --etcd: the length of each wrk run in seconds (default 10; 1..60)
   RAFTKV_BUILD       build directory (default: build); raftkv-server is built or brought up
                      to date there first
   RAFTKV_EXTRA_FLAGS more server flags for every node (scripts/cluster.sh); recorded in the
@@ -134,13 +166,13 @@ in_range() {
 
 # ---- Arguments ----
 
-mode=throughput reps=3 kills=20 save=0 keep=0 run=""
+mode=throughput reps=3 kills=20 save=0 keep=0 run="" etcd=0
 while [ $# -gt 0 ]; do
   case $1 in
     --failover) mode=failover ;;
     --profile) mode=profile ;;
     --report) mode=report ;;
-    --etcd) mode=etcd ;;
+    --etcd) etcd=1 ;;
     --save) save=1 ;;
     --keep) keep=1 ;;
     --reps | --kills | --dir)
@@ -162,14 +194,14 @@ while [ $# -gt 0 ]; do
 done
 in_range "$reps" 1 20 || usage_error "--reps must be between 1 and 20, not '$reps'"
 in_range "$kills" 1 200 || usage_error "--kills must be between 1 and 200, not '$kills'"
-
-if [ "$mode" = etcd ]; then
-  if ! command -v etcd >/dev/null; then
-    echo "bench.sh: etcd is not installed (Debian: etcd-server etcd-client); the etcd comparison is not implemented either" >&2
-  else
-    echo "bench.sh: the etcd comparison is not implemented (etcd is installed: $(command -v etcd))" >&2
-  fi
-  exit 2
+if [ "$etcd" = 1 ]; then
+  [ "$mode" = throughput ] ||
+    usage_error "--etcd adds etcd to the throughput runs; it does not go with --$mode"
+  # Member 3's peer port is the highest: base + 13.
+  in_range "$etcd_base" 1024 65500 ||
+    usage_error "BENCH_ETCD_PORT must be between 1024 and 65500, not '$etcd_base'"
+  in_range "$etcd_seconds" 1 60 ||
+    usage_error "BENCH_ETCD_SECONDS must be between 1 and 60, not '$etcd_seconds'"
 fi
 
 # ---- The Python helpers: the probe, the fsync rate, the summaries and the report ----
@@ -179,7 +211,7 @@ fi
 # the header are `# key=value` facts about the run (machine, terms, flags).
 # shellcheck disable=SC2016  # Python source, not shell
 read -r -d '' py_code <<'PYTHON' || true
-import csv, math, os, re, signal, socket, statistics, sys, time
+import base64, csv, http.client, json, math, os, re, signal, socket, statistics, sys, threading, time
 
 def facts(path):
     out = {}
@@ -274,9 +306,80 @@ def fsync_rate(directory, seconds):
         os.close(fd)
         os.unlink(path)
 
-SYSTEMS = ['redis-always', 'raftkv-leader', 'raftkv-follower']
+def etcd_preload(url, keys, value_bytes, conns, deadline_s):
+    """Writes every key key:%012d below `keys` once into etcd through its v3 JSON gateway at
+    url (http://host:port), in transactions of 100 puts sent over `conns` connections, each
+    retried (at most 3 times) until etcd answers 200. Then counts the keys with a range
+    request (count_only) and prints one line; exits 1 unless all are there."""
+    host, port = url.split('//', 1)[1].rsplit(':', 1)
+    b64 = lambda b: base64.b64encode(b).decode()
+    value = b64(b'x' * value_bytes)
+    batches = list(range(0, keys, 100))
+    lock, count = threading.Lock(), dict(txns=0, retries=0, failed=0)
+    t0 = time.monotonic()
+    deadline = t0 + deadline_s
+
+    def post(conn, path, body):
+        conn.request('POST', path, json.dumps(body), {'Content-Type': 'application/json'})
+        r = conn.getresponse()
+        data = r.read()
+        return r.status, json.loads(data) if data else {}
+
+    def worker():
+        conn = None
+        while time.monotonic() < deadline:
+            with lock:
+                if not batches:
+                    break
+                first = batches.pop()
+            puts = [{'requestPut': {'key': b64(b'key:%012d' % k), 'value': value}}
+                    for k in range(first, min(first + 100, keys))]
+            for attempt in range(3):
+                try:
+                    if conn is None:
+                        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+                    status, reply = post(conn, '/v3/kv/txn', {'success': puts})
+                    if status == 200 and reply.get('succeeded'):
+                        with lock:
+                            count['txns'] += 1
+                        break
+                except (OSError, http.client.HTTPException, ValueError):
+                    if conn is not None:
+                        conn.close()
+                    conn = None
+                with lock:
+                    count['retries'] += 1
+                time.sleep(0.1)
+            else:
+                with lock:
+                    count['failed'] += 1
+        if conn is not None:
+            conn.close()
+
+    workers = [threading.Thread(target=worker, daemon=True) for _ in range(conns)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(max(0.0, deadline - time.monotonic()) + 15)
+    found = -1
+    try:
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        status, reply = post(conn, '/v3/kv/range', {'key': b64(b'key:'), 'range_end': b64(b'key;'),
+                                                    'count_only': True})
+        if status == 200:
+            found = int(reply.get('count', 0))
+    except (OSError, http.client.HTTPException, ValueError):
+        pass
+    print('preloaded=%d keys=%d txns=%d retries=%d failed=%d unsent=%d secs=%.1f' % (
+        found, keys, count['txns'], count['retries'], count['failed'], len(batches),
+        time.monotonic() - t0))
+    return 0 if found == keys else 1
+
+SYSTEMS = ['redis-always', 'raftkv-leader', 'raftkv-follower', 'etcd']
 LABELS = {'redis-always': 'redis-server (appendfsync always)', 'raftkv-leader': 'raftkv at the leader',
-          'raftkv-follower': 'raftkv through a follower'}
+          'raftkv-follower': 'raftkv through a follower', 'etcd': 'etcd at the leader (wrk, JSON gateway)'}
+COLORS = {'redis-always': '#b03a2e', 'raftkv-leader': '#1f618d', 'raftkv-follower': '#7fb3d5',
+          'etcd': '#7d8c2e'}
 TESTS = [('SET', '1'), ('SET', '16'), ('GET', '1'), ('GET', '16')]
 # The issue's targets for raftkv against redis-server appendfsync always, measured at the
 # leader: requests/s ratio, and SET's p99 at most twice redis-server's.
@@ -284,16 +387,24 @@ RPS_TARGET = {('SET', '1'): 1.0, ('SET', '16'): 0.5, ('GET', '1'): 0.8, ('GET', 
 P99_TARGET = {('SET', '1'): 2.0}
 
 def summary(path):
+    """Per system x test x pipeline, the medians over the repetitions. etcd, measured
+    without pipelining only (wrk over HTTP/1.1 has no equivalent of -P 16), gets an entry
+    with na=True where a row of it would be, when the file has etcd rows at all."""
     groups = {}
     for r in rows(path):
         groups.setdefault((r['system'], r['test'], r['pipeline']), []).append(r)
     med = lambda g, k: statistics.median(float(r[k]) for r in g)
+    has_etcd = any(k[0] == 'etcd' for k in groups)
     out = []
     for test, p in TESTS:
         base = groups.get(('redis-always', test, p))
         for s in SYSTEMS:
             g = groups.get((s, test, p))
             if not g:
+                if s == 'etcd' and has_etcd and p != '1':
+                    out.append(dict(system=s, test=test, pipeline=p, reps=0, rps=None, p50=None,
+                                    p99=None, ratio=None, p99_ratio=None, target=None,
+                                    p99_target=None, na=True))
                 continue
             e = dict(system=s, test=test, pipeline=p, reps=len(g), rps=med(g, 'rps'),
                      p50=med(g, 'p50_ms'), p99=med(g, 'p99_ms'), ratio=None, p99_ratio=None,
@@ -323,6 +434,10 @@ def table(path, markdown):
             'target', 'p99 vs redis', 'p99 target']
     body = []
     for e in es:
+        if e.get('na'):
+            body.append([e['system'], e['test'], e['pipeline'], '-', 'n/a', 'n/a', 'n/a', 'n/a', '',
+                         'n/a', ''])
+            continue
         t = '' if e['target'] is None else '>= %.1fx %s' % (e['target'], verdict(e['ratio'], e['target'], True))
         pt = '' if e['p99_target'] is None else '<= %.1fx %s' % (e['p99_target'], verdict(e['p99_ratio'], e['p99_target'], False))
         body.append([e['system'], e['test'], e['pipeline'], str(e['reps']), '%.0f' % e['rps'],
@@ -338,13 +453,33 @@ def table(path, markdown):
     for b in [head] + body:
         print('  '.join(c.ljust(w[i]) if i in (0, 1, 8, 10) else c.rjust(w[i]) for i, c in enumerate(b)).rstrip())
 
+def plotted_systems(path):
+    """The systems of SYSTEMS that the file has rows of, in that order."""
+    present = {r['system'] for r in rows(path)}
+    return [s for s in SYSTEMS if s in present]
+
 def plot_data(path, field):
-    """Tab-separated: label, then one column per system (NaN where missing)."""
+    """Tab-separated: label, then one column per system of the file (NaN where missing: no
+    pipelined etcd runs)."""
     es = {(e['system'], e['test'], e['pipeline']): e for e in summary(path)}
+    systems = plotted_systems(path)
     for test, p in TESTS:
         label = test + ('' if p == '1' else ' -P' + p)
-        vals = [es.get((s, test, p), {}).get(field) for s in SYSTEMS]
+        vals = [es.get((s, test, p), {}).get(field) for s in systems]
         print('"%s"\t' % label + '\t'.join('NaN' if v is None else '%g' % v for v in vals))
+
+def plot_command(path, data):
+    """gnuplot's plot command for plot_data's file `data`: one series per system. With etcd's
+    (longer) label the key goes below the plot, where it covers no bar."""
+    parts = []
+    systems = plotted_systems(path)
+    if 'etcd' in systems:
+        print('set key below')
+    for i, s in enumerate(systems):
+        title = LABELS[s] + (', no -P16' if s == 'etcd' else '')
+        parts.append('%s using %d%s title "%s" lc rgb "%s"' % (
+            '"%s"' % data if i == 0 else '""', i + 2, ':xtic(1)' if i == 0 else '', title, COLORS[s]))
+    print('plot ' + ', \\\n     '.join(parts))
 
 def failover_times(path):
     """(all kills, the times in ms of those with an acknowledged write)."""
@@ -389,7 +524,8 @@ def machine_markdown(path):
     f = facts(path)
     keys = [('cpu', 'CPU'), ('nproc', 'cores (nproc)'), ('memory', 'memory'), ('kernel', 'kernel'),
             ('fsync_per_s', 'fsyncs/s of the disk (64-byte appends, %s s)' % f.get('fsync_probe_s', '?')),
-            ('redis_version', 'redis-server and redis-benchmark'), ('commit', 'raftkv commit'),
+            ('redis_version', 'redis-server and redis-benchmark'), ('etcd_version', 'etcd'),
+            ('wrk_version', 'wrk'), ('commit', 'raftkv commit'),
             ('date', 'measured'), ('extra_flags', 'extra server flags')]
     print('| | |')
     print('|---|---|')
@@ -412,6 +548,36 @@ def throughput_markdown(path):
           'before the runs, %s after%s.' % (f.get('reps', '?'), f.get('term_before', '?'),
           f.get('term_after', '?'), '' if f.get('term_before') == f.get('term_after')
           else ' (an election happened during the runs)'))
+    if f.get('etcd_term_before'):
+        print()
+        print('etcd: %s s of wrk per run (%s), no pipelined runs (n/a: wrk sends one request at '
+              'a time per connection). Raft term of etcd\'s leader: %s before the runs, %s '
+              'after%s. %s' % (f.get('etcd_seconds', '?'), f.get('etcd_load', '?'),
+              f.get('etcd_term_before', '?'), f.get('etcd_term_after', '?'),
+              '' if f.get('etcd_term_before') == f.get('etcd_term_after')
+              and f.get('etcd_leader') == f.get('etcd_leader_after')
+              else ' (an election happened during the runs)', f.get('etcd_checks', '')))
+
+def etcd_checks(path, runs):
+    """One sentence on etcd's replies over all runs (the checks file bench.sh writes: rep,
+    test, requests, ok, non200, sockerr, hits, misses; `runs` wrk runs were made): a result
+    from every run, all 200, every GET a hit?"""
+    rs = rows(path)
+    n = lambda k, t=None: sum(int(r[k]) for r in rs if t is None or r['test'] == t)
+    problems = []
+    if len(rs) < runs:
+        problems.append('no result from %d of its %d runs' % (runs - len(rs), runs))
+    if n('non200'):
+        problems.append('%d replies not 200' % n('non200'))
+    if n('sockerr'):
+        problems.append('%d socket errors or timeouts' % n('sockerr'))
+    if n('misses', 'GET'):
+        problems.append('%d GETs without their key' % n('misses', 'GET'))
+    if problems:
+        print('WARNING: etcd had ' + ', '.join(problems) + ' (%d requests in all)' % n('requests'))
+    else:
+        print('All %d of etcd\'s replies were 200 and all %d GETs found their key.' % (
+            n('requests'), n('hits', 'GET')))
 
 # The issue's figures from before this script (raftkv at the leader over redis-server
 # appendfsync always), shown beside the targets and the latest measurement.
@@ -501,6 +667,12 @@ elif cmd == 'table':
     print('\n1-minute load average before each run: %s' % load_range(args[0]))
 elif cmd == 'plot-data':
     plot_data(args[0], args[1])
+elif cmd == 'plot-command':
+    plot_command(args[0], args[1])
+elif cmd == 'etcd-preload':
+    sys.exit(etcd_preload(args[0], int(args[1]), int(args[2]), int(args[3]), float(args[4])))
+elif cmd == 'etcd-checks':
+    etcd_checks(args[0], int(args[1]))
 elif cmd == 'profile-table':
     profile_table(args[0], False)
 elif cmd == 'profile-markdown':
@@ -526,14 +698,16 @@ command -v python3 >/dev/null || { echo "bench.sh: python3 is missing (scripts/s
 
 # ---- --report: plots and docs/benchmarks.md from docs/bench/ ----
 
-# Draws a clustered bar chart of column data file $1 (label, redis, leader, follower) into $2,
-# with title $3 and y label $4.
+# Draws a clustered bar chart of field $3 (rps or p99) of results file $1, one bar per system
+# of the file in each test's cluster, into $4 with title $5 and y label $6; $2 is a scratch
+# directory.
 bars() {
+  py plot-data "$1" "$3" >"$2/$3.dat"
   gnuplot <<EOF
 set terminal svg size 820,440 dynamic font "sans,12" background rgb "white"
-set output "$2"
-set title "$3"
-set ylabel "$4"
+set output "$4"
+set title "$5"
+set ylabel "$6"
 set datafile separator "\t"
 set datafile missing "NaN"
 set style data histograms
@@ -544,9 +718,7 @@ set xrange [-0.5:3.5]
 set yrange [0:*]
 set grid ytics
 set key top left
-plot "$1" using 2:xtic(1) title "redis-server (appendfsync always)" lc rgb "#b03a2e", \
-     "" using 3 title "raftkv at the leader" lc rgb "#1f618d", \
-     "" using 4 title "raftkv through a follower" lc rgb "#7fb3d5"
+$(py plot-command "$1" "$2/$3.dat")
 EOF
 }
 
@@ -559,11 +731,15 @@ report() {
   # shellcheck disable=SC2064  # expand now: tmp is local
   trap "rm -rf '$tmp'" EXIT
   if [ -f "$latest" ]; then
-    py plot-data "$latest" rps >"$tmp/rps.dat"
-    py plot-data "$latest" p99 >"$tmp/p99.dat"
-    bars "$tmp/rps.dat" "$docs_bench/throughput.svg" \
-      "Throughput, median of the repetitions (redis-benchmark -n 100000 -c 50 -d 64 -r 100000)" "requests/s"
-    bars "$tmp/p99.dat" "$docs_bench/p99.svg" "p99 latency, median of the repetitions" "ms"
+    local load="(redis-benchmark -n 100000 -c 50 -d 64 -r 100000)"
+    # etcd's rows come from wrk with the same connections, value size and keys (a second
+    # line of the title: "\n" is gnuplot's).
+    if grep -q '^[0-9]*,etcd,' "$latest"; then
+      load="\\n(redis-benchmark -n 100000 -c 50 -d 64 -r 100000; etcd: wrk -c 50, JSON gateway)"
+    fi
+    bars "$latest" "$tmp" rps "$docs_bench/throughput.svg" \
+      "Throughput, median of the repetitions $load" "requests/s"
+    bars "$latest" "$tmp" p99 "$docs_bench/p99.svg" "p99 latency, median of the repetitions" "ms"
     py markdown machine "$latest" >"$tmp/machine.md"
     py markdown table "$latest" >"$tmp/table.md"
     py replace "$docs_md" machine "$tmp/machine.md"
@@ -642,7 +818,7 @@ fatal() {
 
 # ---- Cleaning up ----
 
-bg_pids=()         # processes started in the background (redis-server, probe, load), by pid
+bg_pids=()         # processes started in the background (redis-server, etcd, probe, load), by pid
 cluster_dir=""     # the RAFTKV_DIR of the running cluster, stopped on exit
 
 # Stops process $1: SIGTERM, SIGKILL after 10 s.
@@ -673,14 +849,15 @@ on_exit() {
     RAFTKV_DIR=$cluster_dir timeout "$cluster_cmd_timeout_s" "$cluster" stop >>"$log_file" 2>&1 ||
       echo "bench.sh: warning: 'cluster.sh stop' failed for $cluster_dir" >&2
   fi
-  # The servers' logs stay in the run directory; their data only with --keep.
+  # The servers' logs stay in the run directory (etcd writes its own there); their data
+  # only with --keep.
   local d
   for d in "$run"/cluster/node*; do
     [ -f "$d/server.log" ] && cp "$d/server.log" "$run/server-${d##*/}.log"
   done
   [ -f "$run/redis-data/redis.log" ] && cp "$run/redis-data/redis.log" "$run/redis-server.log"
   if [ "$keep" = 0 ]; then
-    rm -rf "$run/cluster" "$run/redis-data"
+    rm -rf "$run/cluster" "$run/redis-data" "$run/etcd-data"
   fi
   [ "$finished" = 1 ] || echo "run directory: $run" >&2
   [ "$rc" -ne 0 ] || [ "$finished" = 1 ] || rc=3
@@ -695,6 +872,13 @@ for p in redis-cli redis-benchmark redis-server; do
   command -v "$p" >/dev/null || fatal "$p is missing (scripts/setup.sh installs redis-tools and redis-server)"
 done
 command -v cmake >/dev/null || fatal "cmake is missing (scripts/setup.sh installs it)"
+etcd_lua=$root/scripts/bench-etcd.lua
+if [ "$etcd" = 1 ]; then
+  for p in etcd etcdctl wrk; do
+    command -v "$p" >/dev/null || fatal "$p is missing (scripts/setup.sh installs etcd-server, etcd-client and wrk)"
+  done
+  [ -f "$etcd_lua" ] || fatal "$etcd_lua is missing"
+fi
 log "building raftkv-server in $build (when not up to date)"
 if { [ -f "$build/CMakeCache.txt" ] ||
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >>"$log_file" 2>&1; } &&
@@ -820,9 +1004,127 @@ warm_up() {
   wait_leader
 }
 
+# ---- etcd (--etcd) ----
+
+# Member i (m1..m3) serves clients on etcd_base+i and its peers on etcd_base+10+i.
+etcd_client_url() { echo "http://127.0.0.1:$((etcd_base + $1))"; }
+etcd_peer_url() { echo "http://127.0.0.1:$((etcd_base + 10 + $1))"; }
+etcd_endpoints="$(etcd_client_url 1),$(etcd_client_url 2),$(etcd_client_url 3)"
+etcd_pids=()
+
+# etcdctl on the three members, bounded. (API 3 is etcdctl 3.4's default; set in case the
+# environment says otherwise.)
+ectl() {
+  timeout 20 env ETCDCTL_API=3 etcdctl --endpoints="$etcd_endpoints" --dial-timeout=2s \
+    --command-timeout=5s "$@" 8>&-
+}
+
+# Sets etcd_leader_url, etcd_leader_name (m1..m3) and etcd_term from the member that says it
+# is the leader in `etcdctl endpoint status`; returns 1 when none answers that it is.
+etcd_leader_url="" etcd_leader_name="" etcd_term=""
+etcd_leader() {
+  local line
+  # -w simple: endpoint, ID, version, DB size, is leader, is learner, raft term, raft index, ...
+  line=$(ectl endpoint status -w simple 2>/dev/null | awk -F', ' '$5 == "true" { print $1, $7; exit }') || true
+  [[ $line =~ ^http://127\.0\.0\.1:[0-9]+\ [0-9]+$ ]] || return 1
+  etcd_leader_url=${line%% *} etcd_term=${line##* }
+  etcd_leader_name=m$((${etcd_leader_url##*:} - etcd_base))
+}
+
+# Starts a fresh 3-member etcd cluster (data in $run/etcd-data, logs $run/etcd-m*.log) with
+# etcd's defaults but for the addresses, the data directories and the log; waits until every
+# member is healthy and one is the leader; then writes every key of the load once, so that
+# every GET finds its key. Sets etcd_preload (the preload's summary).
+etcd_preload=""
+start_etcd() {
+  local i port pid members="" deadline
+  for i in 1 2 3; do
+    for port in $((etcd_base + i)) $((etcd_base + 10 + i)); do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        fatal "port $port is in use; set BENCH_ETCD_PORT"
+      fi
+    done
+    members+="${members:+,}m$i=$(etcd_peer_url "$i")"
+  done
+  rm -rf "$run/etcd-data"
+  mkdir -p "$run/etcd-data"
+  for i in 1 2 3; do
+    etcd --name "m$i" --data-dir "$run/etcd-data/m$i" \
+      --listen-client-urls "$(etcd_client_url "$i")" --advertise-client-urls "$(etcd_client_url "$i")" \
+      --listen-peer-urls "$(etcd_peer_url "$i")" --initial-advertise-peer-urls "$(etcd_peer_url "$i")" \
+      --initial-cluster "$members" --initial-cluster-state new \
+      --initial-cluster-token "raftkv-bench-$$" \
+      --logger zap --log-outputs stderr >"$run/etcd-m$i.log" 2>&1 8>&- &
+    etcd_pids+=("$!")
+    bg_pids+=("$!")
+  done
+  deadline=$((SECONDS + etcd_start_timeout_s))
+  until ectl endpoint health >/dev/null 2>&1 && etcd_leader; do
+    for pid in "${etcd_pids[@]}"; do
+      kill -0 "$pid" 2>/dev/null || fatal "etcd member pid $pid exited (see $run/etcd-m*.log)"
+    done
+    [ "$SECONDS" -lt "$deadline" ] ||
+      fatal "the etcd cluster is not healthy with a leader after ${etcd_start_timeout_s} s (see $run/etcd-m*.log)"
+    sleep 0.2
+  done
+  log "etcd $(etcd --version | sed -n 's/^etcd Version: //p'): members ${etcd_pids[*]} on $etcd_endpoints, leader $etcd_leader_name ($etcd_leader_url), term $etcd_term"
+  log "etcd: writing the $keyspace keys once, 100 per transaction (at most ${etcd_preload_timeout_s} s)"
+  # python3 itself (not through the function py), bounded by timeout.
+  if etcd_preload=$(timeout $((etcd_preload_timeout_s + 30)) python3 -c "$py_code" etcd-preload \
+    "$etcd_leader_url" "$keyspace" "$value_bytes" "$etcd_preload_conns" "$etcd_preload_timeout_s" \
+    2>>"$log_file" 8>&-); then
+    log "etcd preload: $etcd_preload"
+  else
+    fatal "etcd did not take the preload: ${etcd_preload:-no answer}"
+  fi
+}
+
+# Stops the etcd members by pid.
+stop_etcd() {
+  local pid
+  for pid in "${etcd_pids[@]}"; do stop_bg "$pid"; done
+  etcd_pids=()
+}
+
+# Runs wrk with scripts/bench-etcd.lua on etcd's leader: test $1 (set|get), repetition $2;
+# appends one row to results.csv (the columns of redis-benchmark's rows) and one to
+# etcd-checks.csv (the counts that tell a broken run).
+bench_etcd_one() {
+  local t=$1 rep=$2 out line load port=${etcd_leader_url##*:} kv f
+  local -a kvs=()
+  local -A v=()
+  out=$raw_dir/etcd-$t-P1-rep$rep
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  timeout $((etcd_seconds + wrk_grace_s)) wrk -t1 -c"$clients" -d"${etcd_seconds}s" --timeout 5s \
+    -s "$etcd_lua" "$etcd_leader_url" -- "$t" "$keyspace" "$value_bytes" >"$out.txt" 2>"$out.err" 8>&- ||
+    log "warning: wrk etcd $t exited $? (see $out.err)"
+  [ ! -s "$out.err" ] || log "warning: wrk etcd $t wrote errors (see $out.err)"
+  line=$(grep '^etcd-result ' "$out.txt" | tail -n 1) || true
+  read -r -a kvs <<<"${line#etcd-result }"
+  for kv in "${kvs[@]}"; do v[${kv%%=*}]=${kv#*=}; done
+  for f in requests rps avg_ms min_ms p50_ms p95_ms p99_ms max_ms ok non200 sockerr hits misses; do
+    if ! [[ ${v[$f]:-} =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
+      log "warning: no result from wrk etcd $t (see $out.txt, $out.err)"
+      return 0
+    fi
+  done
+  echo "$rep,etcd,$port,${t^^},1,${v[rps]},${v[avg_ms]},${v[min_ms]},${v[p50_ms]},${v[p95_ms]},${v[p99_ms]},${v[max_ms]},$load" >>"$results"
+  echo "$rep,${t^^},${v[requests]},${v[ok]},${v[non200]},${v[sockerr]},${v[hits]},${v[misses]}" >>"$etcd_checks"
+  log "rep $rep etcd ${t^^} -P 1: ${v[rps]} requests/s, p50 ${v[p50_ms]} ms, p99 ${v[p99_ms]} ms; ${v[requests]} requests, ${v[non200]} not 200, ${v[sockerr]} socket errors$([ "$t" != get ] || echo ", ${v[hits]} hits, ${v[misses]} misses")"
+}
+
 # ---- Throughput ----
 
-raw_dir=$run/redis-benchmark
+raw_dir=$run/redis-benchmark # and wrk's output with --etcd
+
+# Inserts the `# key=value` lines read from stdin into results file $1, before the line of
+# its column names.
+insert_facts() {
+  local facts
+  facts=$(cat)
+  awk -v facts="$facts" '/^rep,system,/ && !done { print facts; done = 1 } { print }' "$1" >"$1.tmp"
+  mv "$1.tmp" "$1"
+}
 
 # Runs redis-benchmark: system $1 (name for the results), port $2, test $3 (set|get),
 # pipeline $4, repetition $5; appends one row to results.csv.
@@ -858,11 +1160,19 @@ throughput() {
   log "cluster in $RAFTKV_DIR (ports $(port_of 1)-$(port_of 3)), leader: node $leader"
   start_redis
   local redis_pid=$started_redis_pid
+  [ "$etcd" = 0 ] || start_etcd
   warm_up
   pick_followers
   local term_before term_after leader_after
   term_before=$(raft_field "$leader" raft_term)
   log "leader node $leader (port $(port_of "$leader")), follower node $follower1 (port $(port_of "$follower1")), term $term_before"
+  local etcd_term_before="" etcd_leader_before="" etcd_leader_after etcd_summary
+  if [ "$etcd" = 1 ]; then
+    etcd_leader || fatal "no etcd leader after the preload"
+    etcd_term_before=$etcd_term etcd_leader_before=$etcd_leader_name
+    etcd_checks=$run/etcd-checks.csv
+    echo "rep,test,requests,ok,non200,sockerr,hits,misses" >"$etcd_checks"
+  fi
 
   {
     machine_facts
@@ -873,19 +1183,34 @@ throughput() {
     echo "# leader=$leader"
     echo "# follower=$follower1"
     echo "# term_before=$term_before"
+    if [ "$etcd" = 1 ]; then
+      echo "# etcd_version=$(etcd --version | sed -n 's/^etcd Version: //p')"
+      echo "# wrk_version=$(wrk -v 2>&1 | sed -n '1s/^wrk \([^ ]*\).*/\1/p')"
+      echo "# etcd_load=wrk -t1 -c $clients, $value_bytes-byte values, $keyspace keys, linearizable GET"
+      echo "# etcd_seconds=$etcd_seconds"
+      echo "# etcd_preload=$etcd_preload"
+      echo "# etcd_leader=$etcd_leader_before"
+      echo "# etcd_term_before=$etcd_term_before"
+    fi
     echo "rep,system,port,test,pipeline,rps,avg_ms,min_ms,p50_ms,p95_ms,p99_ms,max_ms,loadavg1"
   } >"$results"
 
-  # The three systems in an order that rotates with the repetition.
+  # The systems in an order that rotates with the repetition.
   local names=(raftkv-leader redis-always raftkv-follower)
   local ports=("$(port_of "$leader")" "$redis_port" "$(port_of "$follower1")")
-  local rep t p k j
+  [ "$etcd" = 0 ] || names+=(etcd)
+  local n=${#names[@]} rep t p k j
   for rep in $(seq 1 "$reps"); do
     for t in $tests; do
       for p in $pipelines; do
-        for k in 0 1 2; do
-          j=$(((k + rep - 1) % 3))
-          bench_one "${names[j]}" "${ports[j]}" "$t" "$p" "$rep"
+        for ((k = 0; k < n; k++)); do
+          j=$(((k + rep - 1) % n))
+          if [ "${names[j]}" = etcd ]; then
+            # wrk sends one request at a time per connection: etcd has no pipelined runs.
+            [ "$p" != 1 ] || bench_etcd_one "$t" "$rep"
+          else
+            bench_one "${names[j]}" "${ports[j]}" "$t" "$p" "$rep"
+          fi
         done
       done
     done
@@ -893,22 +1218,49 @@ throughput() {
 
   term_after=$(raft_field "$leader" raft_term)
   leader_after=$(timeout 10 "$cluster" leader 2>/dev/null 8>&-) || leader_after="none"
+  if [ "$etcd" = 1 ]; then
+    etcd_term="" etcd_leader_after=none
+    if etcd_leader; then etcd_leader_after=$etcd_leader_name; fi
+    # One run per repetition of each test without pipelining.
+    etcd_summary=$(py etcd-checks "$etcd_checks" $((reps * $(wc -w <<<"$tests"))))
+  fi
   # The facts after the runs go into the header, before the column names.
-  sed -i "s/^rep,system,/# term_after=$term_after\n# leader_after=$leader_after\n&/" "$results"
+  {
+    echo "# term_after=$term_after"
+    echo "# leader_after=$leader_after"
+    if [ "$etcd" = 1 ]; then
+      echo "# etcd_term_after=$etcd_term"
+      echo "# etcd_leader_after=$etcd_leader_after"
+      echo "# etcd_checks=$etcd_summary"
+    fi
+  } | insert_facts "$results"
 
   stop_bg "$redis_pid"
+  [ "$etcd" = 0 ] || stop_etcd
   cl stop || true
   cluster_dir=""
 
   echo
   echo "raftkv (3 nodes, leader node $leader) vs redis-server appendfsync always;" \
     "redis-benchmark -n $requests -c $clients -d $value_bytes -r $keyspace; median of $reps"
+  if [ "$etcd" = 1 ]; then
+    echo "etcd (3 members, leader $etcd_leader_before): wrk -t1 -c $clients over the JSON gateway," \
+      "$etcd_seconds s per run, same keys and values; no -P 16 (n/a: one request at a time per connection)"
+  fi
   py table "$results"
   echo
   if [ "$term_before" = "$term_after" ] && [ "$leader_after" = "$leader" ]; then
     echo "raft term on the leader: $term_before before, $term_after after (no election)"
   else
     echo "WARNING: raft term on node $leader: $term_before before, $term_after after; leader now $leader_after: an election happened during the runs"
+  fi
+  if [ "$etcd" = 1 ]; then
+    if [ "$etcd_term_before" = "$etcd_term" ] && [ "$etcd_leader_after" = "$etcd_leader_before" ]; then
+      echo "etcd raft term on the leader: $etcd_term_before before, $etcd_term after (no election)"
+    else
+      echo "WARNING: etcd raft term: $etcd_term_before before (leader $etcd_leader_before), ${etcd_term:-?} after (leader $etcd_leader_after): an election happened during the runs"
+    fi
+    echo "etcd: $etcd_summary"
   fi
   if [ "$save" = 1 ]; then
     mkdir -p "$docs_bench"
