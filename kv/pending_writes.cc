@@ -42,9 +42,21 @@ leveldb::Status PendingWrites::Get(const std::string& key, std::string* value) {
     *value = *it->second;
     return leveldb::Status::OK();
   }
-  if (cache_ != nullptr && cache_->Lookup(key, value)) return leveldb::Status::OK();
+  if (cache_ == nullptr) return db_->Get(leveldb::ReadOptions(), key, value);
+  switch (cache_->Lookup(key, value)) {
+    case ValueCache::Found::kValue:
+      return leveldb::Status::OK();
+    case ValueCache::Found::kAbsent:
+      return leveldb::Status::NotFound(key);
+    case ValueCache::Found::kUnknown:
+      break;
+  }
   leveldb::Status s = db_->Get(leveldb::ReadOptions(), key, value);
-  if (s.ok() && cache_ != nullptr) cache_->Insert(key, *value);
+  if (s.ok()) {
+    cache_->Insert(key, *value);
+  } else if (s.IsNotFound()) {
+    cache_->InsertAbsent(key);
+  }
   return s;
 }
 

@@ -492,9 +492,20 @@ common::Status StateMachine::ApplyEntry(const raft::Entry& e, ApplyResult* resul
 
 common::Status StateMachine::Get(std::string_view key, std::string* value) {
   const std::string raw = keys::UserKey(key);
-  if (cache_->Lookup(raw, value)) return common::Status::OK();
+  switch (cache_->Lookup(raw, value)) {
+    case ValueCache::Found::kValue:
+      return common::Status::OK();
+    case ValueCache::Found::kAbsent:
+      return FromLevelDB(leveldb::Status::NotFound(raw), "get");
+    case ValueCache::Found::kUnknown:
+      break;
+  }
   leveldb::Status s = db_->Get(leveldb::ReadOptions(), raw, value);
-  if (s.ok()) cache_->Insert(raw, *value);
+  if (s.ok()) {
+    cache_->Insert(raw, *value);
+  } else if (s.IsNotFound()) {
+    cache_->InsertAbsent(raw);
+  }
   return FromLevelDB(s, "get");
 }
 

@@ -14,6 +14,7 @@ constexpr size_t kEntryOverhead = 96;
 
 bool IsUserKey(std::string_view key) { return !key.empty() && key[0] == keys::kUserPrefix; }
 
+// An entry's value: the key's value, or null for a key the database does not hold.
 void DeleteValue(const leveldb::Slice& /*key*/, void* value) {
   delete static_cast<std::string*>(value);
 }
@@ -43,17 +44,19 @@ ValueCache::ValueCache(size_t capacity_bytes) : capacity_(capacity_bytes) {
 
 ValueCache::~ValueCache() = default;
 
-bool ValueCache::Lookup(std::string_view key, std::string* value) {
-  if (cache_ == nullptr) return false;
+ValueCache::Found ValueCache::Lookup(std::string_view key, std::string* value) {
+  if (cache_ == nullptr) return Found::kUnknown;
   leveldb::Cache::Handle* h = cache_->Lookup(leveldb::Slice(key.data(), key.size()));
   if (h == nullptr) {
     misses_.fetch_add(1, std::memory_order_relaxed);
-    return false;
+    return Found::kUnknown;
   }
   hits_.fetch_add(1, std::memory_order_relaxed);
-  *value = *static_cast<const std::string*>(cache_->Value(h));
+  const auto* cached = static_cast<const std::string*>(cache_->Value(h));
+  const Found found = cached != nullptr ? Found::kValue : Found::kAbsent;
+  if (cached != nullptr) *value = *cached;
   cache_->Release(h);
-  return true;
+  return found;
 }
 
 void ValueCache::Insert(std::string_view key, std::string_view value) {
@@ -67,6 +70,13 @@ void ValueCache::Insert(std::string_view key, std::string_view value) {
   }
   leveldb::Cache::Handle* h = cache_->Insert(leveldb::Slice(key.data(), key.size()),
                                              new std::string(value), charge, &DeleteValue);
+  cache_->Release(h);
+}
+
+void ValueCache::InsertAbsent(std::string_view key) {
+  if (cache_ == nullptr || !IsUserKey(key)) return;
+  leveldb::Cache::Handle* h = cache_->Insert(leveldb::Slice(key.data(), key.size()), nullptr,
+                                             key.size() + kEntryOverhead, &DeleteValue);
   cache_->Release(h);
 }
 

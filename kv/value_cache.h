@@ -4,9 +4,9 @@
 // (for the key count, NX/XX, APPEND, INCRBY).
 //
 // It holds only what the state database holds: a value is cached when it is read from the
-// database, or when a batch that writes it has been written (Update); a delete erases it.
-// The state machine clears it when it switches to another database (a snapshot install).
-// Absent keys are not cached (the tables' Bloom filters answer those).
+// database, or when a batch that writes it has been written (Update); a delete erases it. A
+// key the database was found not to hold is cached as absent, until a write sets it. The
+// state machine clears it when it switches to another database (a snapshot install).
 //
 // Thread-safety: Lookup, Insert, Update and Clear as the state machine that owns it (one
 // thread at a time); the figures (capacity, bytes, hits, misses) from any thread.
@@ -35,10 +35,17 @@ class ValueCache {
   ValueCache(const ValueCache&) = delete;
   ValueCache& operator=(const ValueCache&) = delete;
 
-  // The value of raw key `key` (kv/keys.h), if cached.
-  bool Lookup(std::string_view key, std::string* value);
+  enum class Found {
+    kUnknown,  // not cached: ask the database
+    kValue,    // *value is the key's value
+    kAbsent,   // the database does not hold the key
+  };
+  // What is cached of raw key `key` (kv/keys.h).
+  Found Lookup(std::string_view key, std::string* value);
   // Caches `value` as raw key `key`'s value, which the database holds now. Only user keys.
   void Insert(std::string_view key, std::string_view value);
+  // Caches raw key `key` as absent: the database does not hold it now. Only user keys.
+  void InsertAbsent(std::string_view key);
   // `batch` has been written to the database: its user values replace the cached ones, and its
   // deletes erase them.
   void Update(const leveldb::WriteBatch& batch);

@@ -924,6 +924,7 @@ TEST_P(StateMachineTest, AnInstalledSnapshotReplacesWhatWasReadBefore) {
   Run({MakeOp(OpCode::kSet, {"gone"}, {"old"})});
   EXPECT_EQ(Value("a"), "old");  // read, so cached when there is a cache
   EXPECT_EQ(Value("gone"), "old");
+  EXPECT_EQ(Value("fresh"), "<none>");  // cached as absent
 
   std::unique_ptr<StateMachine> source;
   StateMachine::Options o;
@@ -932,7 +933,8 @@ TEST_P(StateMachineTest, AnInstalledSnapshotReplacesWhatWasReadBefore) {
   for (raft::Index i = 1; i <= 5; i++) {
     Command c;
     c.time_ms = time_ms_;
-    c.ops = {MakeOp(OpCode::kSet, {"a"}, {"new" + std::to_string(i)})};
+    c.ops = {MakeOp(OpCode::kSet, {"a"}, {"new" + std::to_string(i)}),
+             MakeOp(OpCode::kSet, {"fresh"}, {"yes"})};
     ApplyResult r;
     ASSERT_TRUE(
         source->Apply({4, i, raft::EntryType::kNormal, protocol::EncodeCommand(c)}, &r).ok());
@@ -950,7 +952,8 @@ TEST_P(StateMachineTest, AnInstalledSnapshotReplacesWhatWasReadBefore) {
   EXPECT_EQ(meta, (raft::SnapshotMeta{5, 4}));
   EXPECT_EQ(Value("a"), "new5");
   EXPECT_EQ(Value("gone"), "<none>");
-  EXPECT_EQ(sm_->key_count(), 1u);
+  EXPECT_EQ(Value("fresh"), "yes");
+  EXPECT_EQ(sm_->key_count(), 2u);
   // Applying goes on from the snapshot, reading what it installed.
   Command c;
   c.time_ms = time_ms_;

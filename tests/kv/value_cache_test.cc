@@ -1,4 +1,5 @@
-// ValueCache: only user keys, what a written batch says, bounded, and nothing at capacity 0.
+// ValueCache: only user keys, values and absent keys, what a written batch says, bounded, and
+// nothing at capacity 0.
 #include "kv/value_cache.h"
 
 #include <gtest/gtest.h>
@@ -11,17 +12,38 @@
 namespace kv {
 namespace {
 
+using Found = ValueCache::Found;
+
 TEST(ValueCacheTest, HoldsUserValuesOnly) {
   ValueCache cache(1 << 20);
   std::string v;
-  EXPECT_FALSE(cache.Lookup(keys::UserKey("a"), &v));
+  EXPECT_EQ(cache.Lookup(keys::UserKey("a"), &v), Found::kUnknown);
   cache.Insert(keys::UserKey("a"), "1");
-  ASSERT_TRUE(cache.Lookup(keys::UserKey("a"), &v));
+  ASSERT_EQ(cache.Lookup(keys::UserKey("a"), &v), Found::kValue);
   EXPECT_EQ(v, "1");
   cache.Insert(std::string(keys::kApplied), "x");  // not a user value: ignored
-  EXPECT_FALSE(cache.Lookup(std::string(keys::kApplied), &v));
+  EXPECT_EQ(cache.Lookup(std::string(keys::kApplied), &v), Found::kUnknown);
   EXPECT_EQ(cache.hits(), 1u);
   EXPECT_EQ(cache.misses(), 2u);
+}
+
+TEST(ValueCacheTest, AbsentKeysStayAbsentUntilWritten) {
+  ValueCache cache(1 << 20);
+  std::string v = "untouched";
+  cache.InsertAbsent(keys::UserKey("a"));
+  EXPECT_EQ(cache.Lookup(keys::UserKey("a"), &v), Found::kAbsent);
+  EXPECT_EQ(v, "untouched");
+  leveldb::WriteBatch set;
+  set.Put(keys::UserKey("a"), "1");
+  cache.Update(set);
+  ASSERT_EQ(cache.Lookup(keys::UserKey("a"), &v), Found::kValue);
+  EXPECT_EQ(v, "1");
+  leveldb::WriteBatch del;
+  del.Delete(keys::UserKey("a"));
+  cache.Update(del);
+  EXPECT_EQ(cache.Lookup(keys::UserKey("a"), &v), Found::kUnknown);
+  cache.InsertAbsent(std::string(keys::kApplied));  // not a user key: ignored
+  EXPECT_EQ(cache.Lookup(std::string(keys::kApplied), &v), Found::kUnknown);
 }
 
 TEST(ValueCacheTest, AWrittenBatchReplacesAndErases) {
@@ -35,14 +57,14 @@ TEST(ValueCacheTest, AWrittenBatchReplacesAndErases) {
   batch.Put(std::string(keys::kKeyCount), "count");
   cache.Update(batch);
   std::string v;
-  ASSERT_TRUE(cache.Lookup(keys::UserKey("a"), &v));
+  ASSERT_EQ(cache.Lookup(keys::UserKey("a"), &v), Found::kValue);
   EXPECT_EQ(v, "10");
-  EXPECT_FALSE(cache.Lookup(keys::UserKey("b"), &v));
-  ASSERT_TRUE(cache.Lookup(keys::UserKey("c"), &v));
+  EXPECT_EQ(cache.Lookup(keys::UserKey("b"), &v), Found::kUnknown);
+  ASSERT_EQ(cache.Lookup(keys::UserKey("c"), &v), Found::kValue);
   EXPECT_EQ(v, "30");
-  EXPECT_FALSE(cache.Lookup(std::string(keys::kKeyCount), &v));
+  EXPECT_EQ(cache.Lookup(std::string(keys::kKeyCount), &v), Found::kUnknown);
   cache.Clear();
-  EXPECT_FALSE(cache.Lookup(keys::UserKey("a"), &v));
+  EXPECT_EQ(cache.Lookup(keys::UserKey("a"), &v), Found::kUnknown);
   EXPECT_EQ(cache.bytes(), 0u);
 }
 
@@ -57,18 +79,18 @@ TEST(ValueCacheTest, StaysWithinItsCapacity) {
   // A value too large for the room is not cached, and one cached for its key is dropped.
   cache.Insert(keys::UserKey("big"), "small");
   std::string v;
-  ASSERT_TRUE(cache.Lookup(keys::UserKey("big"), &v));
+  ASSERT_EQ(cache.Lookup(keys::UserKey("big"), &v), Found::kValue);
   leveldb::WriteBatch batch;
   batch.Put(keys::UserKey("big"), std::string(capacity / 32, 'x'));
   cache.Update(batch);
-  EXPECT_FALSE(cache.Lookup(keys::UserKey("big"), &v));
+  EXPECT_EQ(cache.Lookup(keys::UserKey("big"), &v), Found::kUnknown);
 }
 
 TEST(ValueCacheTest, CapacityZeroCachesNothing) {
   ValueCache cache(0);
   cache.Insert(keys::UserKey("a"), "1");
   std::string v;
-  EXPECT_FALSE(cache.Lookup(keys::UserKey("a"), &v));
+  EXPECT_EQ(cache.Lookup(keys::UserKey("a"), &v), Found::kUnknown);
   EXPECT_EQ(cache.bytes(), 0u);
   EXPECT_EQ(cache.misses(), 0u);
 }
