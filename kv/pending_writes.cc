@@ -42,7 +42,9 @@ leveldb::Status PendingWrites::Get(const std::string& key, std::string* value) {
     *value = *it->second;
     return leveldb::Status::OK();
   }
-  if (cache_ == nullptr) return db_->Get(leveldb::ReadOptions(), key, value);
+  if (cache_ == nullptr || key.empty() || key[0] != keys::kUserPrefix) {
+    return db_->Get(leveldb::ReadOptions(), key, value);  // only user values are cached
+  }
   switch (cache_->Lookup(key, value)) {
     case ValueCache::Found::kValue:
       return leveldb::Status::OK();

@@ -9,8 +9,10 @@ namespace kv {
 
 namespace {
 
-// What an entry costs beyond its key and value: the cache's handle and the value's string.
-constexpr size_t kEntryOverhead = 96;
+// What an entry costs beyond its key and value, with room to spare: the cache's handle (about
+// 70 bytes and the key), the value's string object and the allocator's rounding of both, and
+// the hash table's slot.
+constexpr size_t kEntryOverhead = 160;
 
 bool IsUserKey(std::string_view key) { return !key.empty() && key[0] == keys::kUserPrefix; }
 
@@ -45,7 +47,7 @@ ValueCache::ValueCache(size_t capacity_bytes) : capacity_(capacity_bytes) {
 ValueCache::~ValueCache() = default;
 
 ValueCache::Found ValueCache::Lookup(std::string_view key, std::string* value) {
-  if (cache_ == nullptr) return Found::kUnknown;
+  if (cache_ == nullptr || !IsUserKey(key)) return Found::kUnknown;
   leveldb::Cache::Handle* h = cache_->Lookup(leveldb::Slice(key.data(), key.size()));
   if (h == nullptr) {
     misses_.fetch_add(1, std::memory_order_relaxed);
@@ -61,22 +63,25 @@ ValueCache::Found ValueCache::Lookup(std::string_view key, std::string* value) {
 
 void ValueCache::Insert(std::string_view key, std::string_view value) {
   if (cache_ == nullptr || !IsUserKey(key)) return;
-  const size_t charge = key.size() + value.size() + kEntryOverhead;
-  if (charge > capacity_ / 64) {
-    // Large for the room (the cache is 16 shards of a 16th each): not cached, and whatever was
-    // cached for the key is stale now.
-    cache_->Erase(leveldb::Slice(key.data(), key.size()));
-    return;
-  }
-  leveldb::Cache::Handle* h = cache_->Insert(leveldb::Slice(key.data(), key.size()),
-                                             new std::string(value), charge, &DeleteValue);
-  cache_->Release(h);
+  Put(key, &value);
 }
 
 void ValueCache::InsertAbsent(std::string_view key) {
   if (cache_ == nullptr || !IsUserKey(key)) return;
-  leveldb::Cache::Handle* h = cache_->Insert(leveldb::Slice(key.data(), key.size()), nullptr,
-                                             key.size() + kEntryOverhead, &DeleteValue);
+  Put(key, nullptr);
+}
+
+void ValueCache::Put(std::string_view key, const std::string_view* value) {
+  const size_t charge = key.size() + (value != nullptr ? value->size() : 0) + kEntryOverhead;
+  const leveldb::Slice k(key.data(), key.size());
+  if (charge > capacity_ / 64) {
+    // Large for the room (the cache is 16 shards of a 16th each): not cached, and whatever was
+    // cached for the key is stale now.
+    cache_->Erase(k);
+    return;
+  }
+  leveldb::Cache::Handle* h =
+      cache_->Insert(k, value != nullptr ? new std::string(*value) : nullptr, charge, &DeleteValue);
   cache_->Release(h);
 }
 

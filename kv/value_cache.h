@@ -40,7 +40,8 @@ class ValueCache {
     kValue,    // *value is the key's value
     kAbsent,   // the database does not hold the key
   };
-  // What is cached of raw key `key` (kv/keys.h).
+  // What is cached of raw key `key` (kv/keys.h); kUnknown for any key but a user key's, which
+  // counts as neither a hit nor a miss.
   Found Lookup(std::string_view key, std::string* value);
   // Caches `value` as raw key `key`'s value, which the database holds now. Only user keys.
   void Insert(std::string_view key, std::string_view value);
@@ -53,12 +54,15 @@ class ValueCache {
   void Clear();
 
   size_t capacity() const { return capacity_; }
-  // Bytes charged now (keys, values and a fixed cost per entry).
+  // Bytes charged now (keys, values and 160 bytes per entry, for the bookkeeping).
   size_t bytes() const;
   uint64_t hits() const { return hits_.load(std::memory_order_relaxed); }
   uint64_t misses() const { return misses_.load(std::memory_order_relaxed); }
 
  private:
+  // Caches `value` (null: absent) for user key `key`, unless the entry is too large.
+  void Put(std::string_view key, const std::string_view* value);
+
   size_t capacity_;
   std::unique_ptr<leveldb::Cache> cache_;  // null when the capacity is 0
   std::atomic<uint64_t> hits_{0};

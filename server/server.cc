@@ -35,17 +35,21 @@ std::string WrongArgs(const std::string& name) {
 }
 
 // The allocator this process runs with, as INFO's mem_allocator: "jemalloc-<version>" when
-// jemalloc's mallctl is linked in (raftkv-server's default build), else "libc".
-std::string MemAllocator() {
-  using Mallctl = int (*)(const char*, void*, size_t*, void*, size_t);
-  auto mallctl = reinterpret_cast<Mallctl>(dlsym(RTLD_DEFAULT, "mallctl"));
-  const char* version = nullptr;
-  size_t size = sizeof(version);
-  if (mallctl != nullptr && mallctl("version", &version, &size, nullptr, 0) == 0 &&
-      version != nullptr) {
-    return "jemalloc-" + std::string(version);
-  }
-  return "libc";
+// jemalloc's mallctl is linked in (raftkv-server's default build), else "libc" (which is also
+// what a sanitizer build says, whose allocator is the sanitizer's).
+const std::string& MemAllocator() {
+  static const std::string name = [] {
+    using Mallctl = int (*)(const char*, void*, size_t*, void*, size_t);
+    auto mallctl = reinterpret_cast<Mallctl>(dlsym(RTLD_DEFAULT, "mallctl"));
+    const char* version = nullptr;
+    size_t size = sizeof(version);
+    if (mallctl != nullptr && mallctl("version", &version, &size, nullptr, 0) == 0 &&
+        version != nullptr) {
+      return "jemalloc-" + std::string(version);
+    }
+    return std::string("libc");
+  }();
+  return name;
 }
 
 // Redis's check on a client name (CLIENT SETNAME, HELLO SETNAME): printable ASCII without spaces;

@@ -253,6 +253,26 @@ TEST_F(IntegrationCommands, InfoHasTheRaftSection) {
   EXPECT_NE(f["raft_role"], "leader");
 }
 
+// The value cache serves repeated reads (INFO value_cache_*), and INFO names the allocator the
+// build chose.
+TEST_F(IntegrationCommands, InfoShowsTheValueCacheAndTheAllocator) {
+  InfoMap before = cluster_->Info(leader_);
+  EXPECT_EQ(before["value_cache_capacity"], "67108864");
+  ASSERT_EQ(c_.Call({"SET", "cached-key", "v"}), Status("OK"));
+  for (int i = 0; i < 3; i++) ASSERT_EQ(c_.Call({"GET", "cached-key"}), Bulk("v"));
+  ASSERT_EQ(c_.Call({"GET", "never-set"}), Nil());
+  ASSERT_EQ(c_.Call({"GET", "never-set"}), Nil());
+  InfoMap after = cluster_->Info(leader_);
+  // The three GETs of the written key and the second of the absent one are hits.
+  EXPECT_GE(std::stoull(after["value_cache_hits"]), std::stoull(before["value_cache_hits"]) + 4);
+  EXPECT_GT(std::stoull(after["value_cache_bytes"]), 0u);
+#ifdef RAFTKV_EXPECT_JEMALLOC
+  EXPECT_EQ(after["mem_allocator"].rfind("jemalloc-", 0), 0u) << after["mem_allocator"];
+#else
+  EXPECT_EQ(after["mem_allocator"], "libc");
+#endif
+}
+
 TEST_F(IntegrationCommands, RaftStatus) {
   // Field-value pairs; at least the role, the term and the leader.
   InfoMap m = cluster_->Info(leader_);

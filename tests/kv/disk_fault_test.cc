@@ -12,6 +12,7 @@
 
 #include "kv/fault_env.h"
 #include "kv/node_storage.h"
+#include "kv/value_cache.h"
 #include "protocol/command.h"
 #include "raft/node.h"
 
@@ -40,16 +41,26 @@ Entry SetEntry(raft::Index index, raft::Term term, const std::string& key,
   return {term, index, raft::EntryType::kNormal, protocol::EncodeCommand(c)};
 }
 
+Entry FlushAllEntry(raft::Index index, raft::Term term) {
+  protocol::Command c;
+  c.time_ms = 1;
+  protocol::Op op;
+  op.code = protocol::OpCode::kFlushAll;
+  c.ops = {op};
+  return {term, index, raft::EntryType::kNormal, protocol::EncodeCommand(c)};
+}
+
 class DiskFaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
     mem_.reset(leveldb::NewMemEnv(leveldb::Env::Default()));
     env_ = std::make_unique<FaultInjectionEnv>(mem_.get());
   }
-  common::Status Open() {
+  common::Status Open(size_t value_cache_bytes = 0) {
     ns_.reset();
     NodeStorage::Options o;
     o.env = env_.get();
+    o.value_cache_bytes = value_cache_bytes;
     return NodeStorage::Open("/node", o, &ns_);
   }
   // The Raft log's write-ahead log file, or "" if there is none.
@@ -323,15 +334,8 @@ TEST_F(DiskFaultTest, DiskFullAfterAScanInAGroupKeepsWhatTheScanWrote) {
   ASSERT_TRUE(ns_->state()->Sync().ok());
   // Room for the write of entry 2 (before the FLUSHALL scans), not for the rest.
   env_->SetNoSpaceAfter(300);
-  protocol::Command flush;
-  flush.time_ms = 1;
-  protocol::Op op;
-  op.code = protocol::OpCode::kFlushAll;
-  flush.ops = {op};
-  std::vector<raft::Entry> group = {
-      SetEntry(2, 1, "b", "2"),
-      raft::Entry{1, 3, raft::EntryType::kNormal, protocol::EncodeCommand(flush)},
-      SetEntry(4, 1, "c", std::string(1000, 'x'))};
+  std::vector<raft::Entry> group = {SetEntry(2, 1, "b", "2"), FlushAllEntry(3, 1),
+                                    SetEntry(4, 1, "c", std::string(1000, 'x'))};
   std::vector<ApplyResult> results;
   common::Status s = ns_->state()->ApplyAll(group, &results);
   EXPECT_EQ(s.code(), common::Status::Code::kIOError) << s.ToString();
@@ -339,6 +343,42 @@ TEST_F(DiskFaultTest, DiskFullAfterAScanInAGroupKeepsWhatTheScanWrote) {
   EXPECT_EQ(ns_->state()->key_count(), 2u);  // a and b, as written
   std::string v;
   EXPECT_TRUE(ns_->state()->Get("b", &v).ok());
+  EXPECT_FALSE(ns_->state()->Get("c", &v).ok());
+}
+
+// The value cache holds what the state holds: a group whose write fails changes neither, and
+// what a scan wrote before the failure is in both.
+TEST_F(DiskFaultTest, AFailedGroupWriteLeavesTheValueCacheAsTheState) {
+  ASSERT_TRUE(Open(1 << 20).ok());
+  ApplyResult r;
+  ASSERT_TRUE(ns_->state()->Apply(SetEntry(1, 1, "a", "1"), &r).ok());
+  std::string v;
+  ASSERT_TRUE(ns_->state()->Get("a", &v).ok());   // cached
+  EXPECT_FALSE(ns_->state()->Get("z", &v).ok());  // cached as absent
+  env_->SetNoSpaceAfter(10);
+  std::vector<raft::Entry> group = {SetEntry(2, 1, "a", std::string(500, 'x')),
+                                    SetEntry(3, 1, "z", "new")};
+  std::vector<ApplyResult> results;
+  EXPECT_EQ(ns_->state()->ApplyAll(group, &results).code(), common::Status::Code::kIOError);
+  ASSERT_TRUE(ns_->state()->Get("a", &v).ok());
+  EXPECT_EQ(v, "1");
+  EXPECT_FALSE(ns_->state()->Get("z", &v).ok());
+  EXPECT_EQ(ns_->state()->applied_index(), 1u);
+  const uint64_t hits = ns_->state()->value_cache().hits();
+  EXPECT_GE(hits, 2u);  // those reads came from the cache
+
+  // With room for the write before a FLUSHALL's scan only: that write is in the cache too.
+  env_->SetNoSpaceAfter(-1);
+  ASSERT_TRUE(Open(1 << 20).ok());               // a restart, the disk healthy again
+  ASSERT_TRUE(ns_->state()->Get("a", &v).ok());  // cached again
+  EXPECT_EQ(v, "1");
+  env_->SetNoSpaceAfter(300);
+  group = {SetEntry(2, 1, "a", "2"), FlushAllEntry(3, 1),
+           SetEntry(4, 1, "c", std::string(1000, 'x'))};
+  EXPECT_EQ(ns_->state()->ApplyAll(group, &results).code(), common::Status::Code::kIOError);
+  EXPECT_EQ(ns_->state()->applied_index(), 2u);
+  ASSERT_TRUE(ns_->state()->Get("a", &v).ok());
+  EXPECT_EQ(v, "2");
   EXPECT_FALSE(ns_->state()->Get("c", &v).ok());
 }
 
