@@ -84,7 +84,10 @@ DeferredReply Client::Defer() {
   CHECK(reply_.empty()) << "Client::Defer after Reply";
   deferred_ = true;
   const uint64_t seq = next_seq_++;
-  if (!closed_) slots_.push_back(Slot{seq, false, std::string()});
+  if (!closed_) {
+    slots_.push_back(Slot{seq, false, std::string(), request_bytes_});
+    inflight_request_bytes_ += request_bytes_;
+  }
   return DeferredReply(weak_from_this(), seq, id_);
 }
 
@@ -106,9 +109,8 @@ void Client::Kill() {
 
 void Client::Drain() {
   DCHECK(!in_request_);
-  const size_t max_inflight = listener_->options_.max_inflight_requests;
   while (!closed_ && !stop_parsing_) {
-    if (slots_.size() >= max_inflight) {
+    if (AtInflightCap()) {
       // Back-pressure: no more parsing or reading until replies drain (Flush resumes).
       paused_ = true;
       StopReading();
@@ -128,8 +130,15 @@ void Client::Drain() {
   }
 }
 
+bool Client::AtInflightCap() const {
+  return slots_.size() >= listener_->options_.max_inflight_requests ||
+         inflight_request_bytes_ >= listener_->options_.max_inflight_request_bytes;
+}
+
 void Client::Dispatch() {
   listener_->stats_.total_commands_processed++;
+  request_bytes_ = 0;
+  for (const std::string& arg : request_.args) request_bytes_ += arg.size();
   in_request_ = true;
   deferred_ = false;
   reply_.clear();
@@ -158,6 +167,7 @@ void Client::Complete(uint64_t seq, std::string resp) {
   Slot& slot = slots_[index];
   if (slot.done) return;
   slot.done = true;
+  inflight_request_bytes_ -= slot.request_bytes;
   waiting_bytes_ += resp.size();
   slot.reply = std::move(resp);
   bool popped = false;
@@ -203,7 +213,7 @@ bool Client::CloseIsDue() const {
 
 void Client::Flush() {
   if (closed_) return;
-  if (paused_ && !stop_parsing_ && slots_.size() < listener_->options_.max_inflight_requests) {
+  if (paused_ && !stop_parsing_ && !AtInflightCap()) {
     paused_ = false;
     Drain();
     StartReading();

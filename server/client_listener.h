@@ -17,9 +17,12 @@
 //     meanwhile goes out in the next write. A reply produced after the flush of an iteration
 //     (e.g. by another prepare handle) starts a uv_idle handle, so the loop does not block in
 //     poll before flushing it.
-//   - Back-pressure: at most `max_inflight_requests` requests of a connection may await their
-//     replies. At the cap the connection stops parsing and reading until replies drain. This is
-//     flow control, not an error: the client simply waits.
+//   - Back-pressure: at most `max_inflight_requests` requests of a connection, and requests of
+//     at most `max_inflight_request_bytes` (their arguments), may await their replies. At either
+//     cap the connection stops parsing and reading until replies drain. This is flow control,
+//     not an error: the client simply waits. (A pipeline of large MSETs, as redis-cli --pipe
+//     sends, would otherwise put more work before the state machine than it applies within the
+//     request timeout.)
 //
 // Closing. A connection is closed, without writing what it has pending:
 //   - on a read or write error (the peer reset the connection);
@@ -195,9 +198,10 @@ class Client : public std::enable_shared_from_this<Client> {
 
   // A request whose reply is not yet queued for writing.
   struct Slot {
-    uint64_t seq;       // the request's number on this connection
-    bool done;          // its reply is known: `reply`
-    std::string reply;  // may be empty (no reply)
+    uint64_t seq;              // the request's number on this connection
+    bool done;                 // its reply is known: `reply`
+    std::string reply;         // may be empty (no reply)
+    size_t request_bytes = 0;  // until done: the request's argument bytes (the in-flight cap)
   };
 
   Client(ClientListener* listener, uint64_t id, bool authenticated);
@@ -205,6 +209,8 @@ class Client : public std::enable_shared_from_this<Client> {
   // Parses and dispatches buffered requests until the buffer holds no whole request, the
   // in-flight cap is reached, parsing stopped or the connection closed.
   void Drain();
+  // Whether the connection holds as many requests awaiting replies as it may (either cap).
+  bool AtInflightCap() const;
   void Dispatch();
   // Fills slot `seq` (a Defer()red request) and queues every leading completed reply.
   void Complete(uint64_t seq, std::string resp);
@@ -243,7 +249,9 @@ class Client : public std::enable_shared_from_this<Client> {
 
   std::deque<Slot> slots_;  // in request order; seq contiguous
   uint64_t next_seq_ = 0;
-  size_t waiting_bytes_ = 0;  // bytes of completed replies still in slots_
+  size_t waiting_bytes_ = 0;           // bytes of completed replies still in slots_
+  size_t request_bytes_ = 0;           // argument bytes of the request being dispatched
+  size_t inflight_request_bytes_ = 0;  // request_bytes of the slots not done
 
   std::string out_;        // replies queued for the next write
   std::string write_buf_;  // the write in flight (must stay put until its callback)
@@ -314,6 +322,9 @@ class ClientListener {
     // Requests of one connection that may await their replies before it stops reading.
     // REQUIRES: >= 1.
     size_t max_inflight_requests = 1024;
+    // Argument bytes of the requests of one connection that await their replies, at or past
+    // which it stops reading (a single larger request is still taken, alone).
+    size_t max_inflight_request_bytes = size_t{8} << 20;
   };
 
   // Counters for INFO, named after Redis's fields.

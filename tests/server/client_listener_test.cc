@@ -290,6 +290,22 @@ class ClientListenerTest : public ::testing::Test {
   }
 
   // Reads until `n` bytes arrived, the peer closed, or the deadline. Sets *eof when it closed.
+  // Sends 12 DELAY requests whose values are `value_bytes` long, then a PING, in one write; every
+  // reply must come back, in order.
+  void PipelineDelays(int fd, size_t value_bytes) {
+    std::string request;
+    std::string reply;
+    for (int i = 0; i < 12; i++) {
+      const std::string value(value_bytes, static_cast<char>('a' + i));
+      request += "DELAY 5 " + value + "\r\n";
+      reply += Bulk(value);
+    }
+    request += "PING\r\n";
+    reply += "+PONG\r\n";
+    ASSERT_TRUE(Send(fd, request));
+    EXPECT_EQ(Read(fd, reply.size()), reply);
+  }
+
   std::string Read(int fd, size_t n, bool* eof = nullptr, milliseconds limit = kDeadline) {
     std::string got;
     bool closed = false;
@@ -590,18 +606,19 @@ TEST_F(ClientListenerTest, InflightCapPausesReadingUntilRepliesDrain) {
   ClientListener::Options options;
   options.max_inflight_requests = 4;
   Start(options);
-  int fd = Connect();
-  std::string request;
-  std::string reply;
-  for (int i = 0; i < 12; i++) {
-    request += "DELAY 5 " + std::to_string(i % 10) + "\r\n";
-    reply += Bulk(std::to_string(i % 10));
-  }
-  request += "PING\r\n";
-  reply += "+PONG\r\n";
-  ASSERT_TRUE(Send(fd, request));
-  EXPECT_EQ(Read(fd, reply.size()), reply);
+  PipelineDelays(Connect(), 1);
   EXPECT_EQ(handler_->max_outstanding, 4);
+  EXPECT_EQ(handler_->requests, 13);
+}
+
+// The cap in request bytes: requests of 400 argument bytes against a cap of 1000, so at most
+// three await their replies at once (the third reaches the cap); all are answered, in order.
+TEST_F(ClientListenerTest, InflightBytesCapPausesReadingUntilRepliesDrain) {
+  ClientListener::Options options;
+  options.max_inflight_request_bytes = 1000;
+  Start(options);
+  PipelineDelays(Connect(), 393);  // "DELAY" + "5" + 393 = 399 argument bytes
+  EXPECT_EQ(handler_->max_outstanding, 3);
   EXPECT_EQ(handler_->requests, 13);
 }
 
