@@ -42,24 +42,8 @@ leveldb::Status PendingWrites::Get(const std::string& key, std::string* value) {
     *value = *it->second;
     return leveldb::Status::OK();
   }
-  if (cache_ == nullptr || key.empty() || key[0] != keys::kUserPrefix) {
-    return db_->Get(leveldb::ReadOptions(), key, value);  // only user values are cached
-  }
-  switch (cache_->Lookup(key, value)) {
-    case ValueCache::Found::kValue:
-      return leveldb::Status::OK();
-    case ValueCache::Found::kAbsent:
-      return leveldb::Status::NotFound(key);
-    case ValueCache::Found::kUnknown:
-      break;
-  }
-  leveldb::Status s = db_->Get(leveldb::ReadOptions(), key, value);
-  if (s.ok()) {
-    cache_->Insert(key, *value);
-  } else if (s.IsNotFound()) {
-    cache_->InsertAbsent(key);
-  }
-  return s;
+  if (cache_ != nullptr) return cache_->Get(db_, key, value);
+  return db_->Get(leveldb::ReadOptions(), key, value);
 }
 
 leveldb::Status PendingWrites::NewIterator(std::unique_ptr<leveldb::Iterator>* out) {

@@ -491,22 +491,7 @@ common::Status StateMachine::ApplyEntry(const raft::Entry& e, ApplyResult* resul
 }
 
 common::Status StateMachine::Get(std::string_view key, std::string* value) {
-  const std::string raw = keys::UserKey(key);
-  switch (cache_->Lookup(raw, value)) {
-    case ValueCache::Found::kValue:
-      return common::Status::OK();
-    case ValueCache::Found::kAbsent:
-      return FromLevelDB(leveldb::Status::NotFound(raw), "get");
-    case ValueCache::Found::kUnknown:
-      break;
-  }
-  leveldb::Status s = db_->Get(leveldb::ReadOptions(), raw, value);
-  if (s.ok()) {
-    cache_->Insert(raw, *value);
-  } else if (s.IsNotFound()) {
-    cache_->InsertAbsent(raw);
-  }
-  return FromLevelDB(s, "get");
+  return FromLevelDB(cache_->Get(db_.get(), keys::UserKey(key), value), "get");
 }
 
 common::Status StateMachine::Dump(std::vector<std::pair<std::string, std::string>>* out) {

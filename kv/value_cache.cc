@@ -1,6 +1,7 @@
 #include "kv/value_cache.h"
 
 #include <leveldb/cache.h>
+#include <leveldb/db.h>
 #include <leveldb/write_batch.h>
 
 #include "kv/keys.h"
@@ -59,6 +60,25 @@ ValueCache::Found ValueCache::Lookup(std::string_view key, std::string* value) {
   if (cached != nullptr) *value = *cached;
   cache_->Release(h);
   return found;
+}
+
+leveldb::Status ValueCache::Get(leveldb::DB* db, std::string_view key, std::string* value) {
+  const leveldb::Slice k(key.data(), key.size());
+  switch (Lookup(key, value)) {
+    case Found::kValue:
+      return leveldb::Status::OK();
+    case Found::kAbsent:
+      return leveldb::Status::NotFound(k);
+    case Found::kUnknown:
+      break;
+  }
+  leveldb::Status s = db->Get(leveldb::ReadOptions(), k, value);
+  if (s.ok()) {
+    Insert(key, *value);
+  } else if (s.IsNotFound()) {
+    InsertAbsent(key);
+  }
+  return s;
 }
 
 void ValueCache::Insert(std::string_view key, std::string_view value) {

@@ -12,6 +12,8 @@
 // thread at a time); the figures (capacity, bytes, hits, misses) from any thread.
 #pragma once
 
+#include <leveldb/status.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -21,6 +23,7 @@
 
 namespace leveldb {
 class Cache;
+class DB;
 class WriteBatch;
 }  // namespace leveldb
 
@@ -40,6 +43,10 @@ class ValueCache {
     kValue,    // *value is the key's value
     kAbsent,   // the database does not hold the key
   };
+  // Reads raw key `key` (kv/keys.h) from `db` through the cache: what the cache knows of a user
+  // key, else LevelDB's answer, which the cache then keeps (a value, or the key as absent).
+  // Other records go straight to `db`.
+  leveldb::Status Get(leveldb::DB* db, std::string_view key, std::string* value);
   // What is cached of raw key `key` (kv/keys.h); kUnknown for any key but a user key's, which
   // counts as neither a hit nor a miss.
   Found Lookup(std::string_view key, std::string* value);
