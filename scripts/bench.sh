@@ -977,11 +977,14 @@ machine_facts() {
 # Starts redis-server: AOF always, no RDB saves, no automatic AOF rewrite (it would land inside
 # a run); in the foreground of a background job, stopped by pid. Sets started_redis_pid.
 started_redis_pid=""
+# Whether something accepts connections on 127.0.0.1 port $1.
+port_in_use() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
 start_redis() {
   mkdir -p "$run/redis-data"
-  if (exec 3<>"/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null; then
-    fatal "port $redis_port is in use; set BENCH_REDIS_PORT"
-  fi
+  ! port_in_use "$redis_port" || fatal "port $redis_port is in use; set BENCH_REDIS_PORT"
   redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize no --dir "$run/redis-data" \
     --logfile "$run/redis-data/redis.log" --save '' --appendonly yes --appendfsync always \
     --auto-aof-rewrite-percentage 0 8>&- &
@@ -1040,9 +1043,7 @@ start_etcd() {
   local i port pid members="" deadline
   for i in 1 2 3; do
     for port in $((etcd_base + i)) $((etcd_base + 10 + i)); do
-      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        fatal "port $port is in use; set BENCH_ETCD_PORT"
-      fi
+      ! port_in_use "$port" || fatal "port $port is in use; set BENCH_ETCD_PORT"
     done
     members+="${members:+,}m$i=$(etcd_peer_url "$i")"
   done
