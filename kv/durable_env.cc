@@ -33,6 +33,40 @@ class SyncOnClose : public leveldb::WritableFile {
 
 }  // namespace
 
+DurableEnv::~DurableEnv() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  work_.notify_one();
+  if (background_.joinable()) background_.join();
+}
+
+void DurableEnv::Schedule(void (*function)(void*), void* arg) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!background_.joinable()) background_ = std::thread([this] { RunBackground(); });
+    tasks_.emplace_back(function, arg);
+  }
+  work_.notify_one();
+}
+
+void DurableEnv::RunBackground() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    work_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+    // What was scheduled runs even when the Env is going away: a database waits for its
+    // background work before it closes, so nothing is left here then, and if something were,
+    // dropping it could leave a database waiting for ever.
+    if (tasks_.empty()) return;
+    auto [function, arg] = tasks_.front();
+    tasks_.pop_front();
+    lock.unlock();
+    function(arg);
+    lock.lock();
+  }
+}
+
 leveldb::Status DurableEnv::NewWritableFile(const std::string& fname,
                                             leveldb::WritableFile** result) {
   leveldb::Status s = target()->NewWritableFile(fname, result);
