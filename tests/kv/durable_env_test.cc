@@ -1,10 +1,12 @@
 // DurableEnv's background thread: tasks run in order off the caller's thread, one database's
-// background work never waits behind another's, and LevelDB's flushes and compactions run on it.
+// background work never waits behind another's, LevelDB's flushes and compactions run on it; and
+// tables are written behind on a real directory.
 #include "kv/durable_env.h"
 
 #include <gtest/gtest.h>
 #include <leveldb/db.h>
 #include <leveldb/helpers/memenv.h>
+#include <leveldb/options.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -13,6 +15,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "tests/kv/test_dir.h"
 
 namespace kv {
 namespace {
@@ -104,37 +108,64 @@ TEST(DurableEnvTest, WorkScheduledBeforeDestructionStillRuns) {
   EXPECT_EQ(rec.order, (std::vector<int>{1, 2}));
 }
 
-TEST(DurableEnvTest, LevelDBFlushesAndCompactsOnIt) {
-  std::unique_ptr<leveldb::Env> mem(leveldb::NewMemEnv(leveldb::Env::Default()));
-  auto env = std::make_shared<DurableEnv>(mem.get());
+// On a real directory and on an in-memory Env: LevelDB's flushes and compactions run on the
+// Env's thread, and tables are written behind (only where they are real files).
+class DurableEnvLevelDBTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(DurableEnvLevelDBTest, FlushesCompactsAndWritesTablesBehind) {
+  const bool real = GetParam();
+  test::TestDir dir(real, "durable-env");
+  auto env = std::make_shared<DurableEnv>(dir.env());
   leveldb::Options o;
   o.env = env.get();
   o.create_if_missing = true;
-  o.write_buffer_size = 64 << 10;  // many memtables, so many flushes and compactions
+  o.compression = leveldb::kNoCompression;  // tables as large as what was written
+  o.write_buffer_size = 1 << 20;            // several memtables, each table over 256 KiB
   leveldb::DB* raw = nullptr;
-  ASSERT_TRUE(leveldb::DB::Open(o, "/db", &raw).ok());
+  ASSERT_TRUE(leveldb::DB::Open(o, dir.Path("/db"), &raw).ok());
   std::unique_ptr<leveldb::DB> db(raw);
-  const std::string value(200, 'v');
-  for (int i = 0; i < 5000; i++) {
-    ASSERT_TRUE(
-        db->Put(leveldb::WriteOptions(), "k" + std::to_string(i), value + std::to_string(i)).ok());
+  auto value = [](int i) {
+    return std::string(400, static_cast<char>('a' + i % 26)) + std::to_string(i);
+  };
+  const int n = 10000;  // about 4 MB
+  for (int i = 0; i < n; i++) {
+    ASSERT_TRUE(db->Put(leveldb::WriteOptions(), "k" + std::to_string(i), value(i)).ok());
   }
   db->CompactRange(nullptr, nullptr);  // waits for the background thread to finish it
-  std::string tables;
-  ASSERT_TRUE(db->GetProperty("leveldb.num-files-at-level0", &tables));
-  EXPECT_EQ(tables, "0");
+  std::string level0;
+  ASSERT_TRUE(db->GetProperty("leveldb.num-files-at-level0", &level0));
+  EXPECT_EQ(level0, "0");
   std::vector<std::string> children;
-  ASSERT_TRUE(mem->GetChildren("/db", &children).ok());
-  int ldb = 0;
-  for (const std::string& c : children) ldb += c.size() > 4 && c.substr(c.size() - 4) == ".ldb";
-  EXPECT_GT(ldb, 0);
-  for (int i = 0; i < 5000; i += 499) {
+  ASSERT_TRUE(dir.env()->GetChildren(dir.Path("/db"), &children).ok());
+  int tables = 0;
+  for (const std::string& c : children) tables += c.size() > 4 && c.substr(c.size() - 4) == ".ldb";
+  EXPECT_GT(tables, 0);
+  if (real) {
+    EXPECT_GT(env->writebacks_started(), 0u);
+  } else {
+    EXPECT_EQ(env->writebacks_started(), 0u);
+  }
+  for (int i = 0; i < n; i += 97) {
     std::string got;
     ASSERT_TRUE(db->Get(leveldb::ReadOptions(), "k" + std::to_string(i), &got).ok());
-    EXPECT_EQ(got, value + std::to_string(i));
+    EXPECT_EQ(got, value(i));
   }
   db.reset();  // before the Env, as the node's databases do
+  // And what the tables hold reads back after a reopen, from the tables alone.
+  ASSERT_TRUE(leveldb::DB::Open(o, dir.Path("/db"), &raw).ok());
+  db.reset(raw);
+  for (int i = 0; i < n; i += 89) {
+    std::string got;
+    ASSERT_TRUE(db->Get(leveldb::ReadOptions(), "k" + std::to_string(i), &got).ok());
+    EXPECT_EQ(got, value(i));
+  }
+  db.reset();
 }
+
+INSTANTIATE_TEST_SUITE_P(Env, DurableEnvLevelDBTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return p.param ? "RealDirectory" : "MemEnv";
+                         });
 
 }  // namespace
 }  // namespace kv
