@@ -273,6 +273,41 @@ void RaftDriver::Send(const raft::Message& m) {
   }
 }
 
+void RaftDriver::SendAfterPersist(std::vector<raft::Message>* messages) {
+  // A follower whose storage thread made several Readys durable in one sync has an
+  // AppendEntries success for each. A success says that the log matches the leader's up to its
+  // index, so a later one in the same term says all an earlier one does: only the last is
+  // sent. Everything else goes out in order, and a held success to a peer leaves before any
+  // other message to that peer.
+  for (raft::Message& m : *messages) {
+    bool ack = m.type == raft::MessageType::kAppendResponse && !m.reject && m.to != config_.id;
+    auto held = std::find_if(held_acks_.begin(), held_acks_.end(),
+                             [&](const raft::Message& h) { return h.to == m.to; });
+    if (ack && held != held_acks_.end() && held->term == m.term && held->index <= m.index) {
+      *held = std::move(m);
+      acks_superseded_++;
+    } else if (ack) {
+      SendHeldAcks(m.to);
+      held_acks_.push_back(std::move(m));
+    } else {
+      SendHeldAcks(m.to);
+      Send(m);
+    }
+  }
+}
+
+void RaftDriver::SendHeldAcks(raft::NodeId peer) {
+  // kNoNode: every peer's.
+  for (auto it = held_acks_.begin(); it != held_acks_.end();) {
+    if (peer != raft::kNoNode && it->to != peer) {
+      ++it;
+      continue;
+    }
+    Send(*it);
+    it = held_acks_.erase(it);
+  }
+}
+
 void RaftDriver::Apply(const std::vector<raft::Entry>& entries) {
   // The node hands out no entry while a snapshot it handed out is not installed.
   CHECK(entries.empty() || !installing_) << "applying during a snapshot install";
@@ -483,8 +518,9 @@ void RaftDriver::OnStorageNews() {
     }
     if (p.compacted_to != 0 || p.installed.has_value()) MaybeReclaim();
     if (p.last_index != 0) node_->OnPersisted(p.last_index, p.last_term);
-    for (const raft::Message& m : p.after_persist) Send(m);
+    SendAfterPersist(&p.after_persist);
   }
+  SendHeldAcks(raft::kNoNode);
   steps_.erase(steps_.begin(), steps_.begin() + static_cast<long>(done));
   if (!status.ok()) {
     Fail(status);

@@ -179,6 +179,9 @@ class RaftDriver {
   // index they reached.
   uint64_t log_reclaims() const { return log_reclaims_; }
   raft::Index log_reclaimed_index() const { return reclaimed_; }
+  // AppendEntries successes not sent because a later one to the same peer, made durable by the
+  // same sync, said more.
+  uint64_t acks_superseded() const { return acks_superseded_; }
   // Why the last proposal answered kBusy was refused.
   const std::string& busy_reason() const { return busy_reason_; }
 
@@ -210,6 +213,10 @@ class RaftDriver {
   // The storage thread's report (on that thread): hands it over and wakes the loop.
   void OnStorageDone(uint64_t id, const common::Status& status);
   void Send(const raft::Message& m);
+  // Sends the messages that waited for a durable step, holding back an AppendEntries success
+  // until the steps made durable with it have been gone through (OnStorageNews).
+  void SendAfterPersist(std::vector<raft::Message>* messages);
+  void SendHeldAcks(raft::NodeId peer);
   void Apply(const std::vector<raft::Entry>& entries);
   void AnswerReads();
   void Fail(const common::Status& s);
@@ -264,6 +271,9 @@ class RaftDriver {
   std::map<uint64_t, WaitingRead> reads_waiting_;  // asked, no read point yet
   std::vector<PendingRead> reads_ready_;           // read point known, waiting to apply
   std::vector<ReadCallback> answering_;            // AnswerReads' callbacks due, reused
+  // OnStorageNews: per peer, the latest AppendEntries success not yet sent (see there).
+  std::vector<raft::Message> held_acks_;
+  uint64_t acks_superseded_ = 0;
   common::Status failure_;
 
   std::mutex news_mu_;

@@ -12,9 +12,13 @@
 #include <leveldb/helpers/memenv.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "protocol/command.h"
 #include "tests/server/manual_background_work.h"
@@ -107,6 +111,13 @@ class Cluster : public RaftDriver::Transport {
   // Frames for which `drop` returns true are lost on the way.
   void set_drop_frame(std::function<bool(const protocol::PeerFrame&)> drop) {
     drop_frame_ = std::move(drop);
+  }
+
+  // The messages sent and not yet delivered, taken off the network.
+  std::deque<raft::Message> TakeMessages() {
+    std::deque<raft::Message> out;
+    out.swap(net_);
+    return out;
   }
 
   RaftDriver& driver(int i) { return *nodes_[i].driver; }
@@ -261,6 +272,64 @@ TEST(RaftDriver, ManyProposalsShareFsyncs) {
   // 200 proposals made in one loop iteration travel in one Ready: far fewer syncs than
   // proposals.
   EXPECT_LT(after.syncs - before.syncs, 20u);
+}
+
+TEST(RaftDriver, AFollowerAcknowledgesOnceForTheStepsOneSyncMadeDurable) {
+  Cluster c(3);
+  ASSERT_TRUE(c.RunUntil([&] { return c.Leader() >= 0; }));
+  const int leader = c.Leader();
+  const int follower = (leader + 1) % 3;
+  const raft::NodeId leader_id = static_cast<raft::NodeId>(leader + 1);
+  // One write through first, so that the leader replicates to the follower freely (a new
+  // leader probes with one message at a time).
+  bool warm = false;
+  c.driver(leader).Propose(SetCommand("warm", "v"),
+                           [&](RaftDriver::Outcome, const kv::ApplyResult*) { warm = true; });
+  ASSERT_TRUE(c.RunUntil([&] {
+    return warm && c.state(follower).applied_index() == c.state(leader).applied_index();
+  }));
+  c.TakeMessages();
+  const uint64_t steps_before = c.driver(follower).storage_stats().steps;
+  int applied = 0;
+  uint64_t stepped = 0;
+  // Four proposals, each in its own loop iteration: at least four AppendEntries, each stepped
+  // into the follower in its own iteration too, so a Ready, a step and a success to send each.
+  for (int i = 0; i < 4; i++) {
+    c.driver(leader).Propose(SetCommand("k" + std::to_string(i), "v"),
+                             [&](RaftDriver::Outcome o, const kv::ApplyResult*) {
+                               if (o == RaftDriver::Outcome::kApplied) applied++;
+                             });
+    c.driver(leader).Flush();
+    for (const raft::Message& m : c.TakeMessages()) {
+      if (m.to != static_cast<raft::NodeId>(follower + 1)) continue;
+      ASSERT_EQ(m.type, raft::MessageType::kAppend);
+      c.driver(follower).Step(m);
+      c.driver(follower).Flush();
+      stepped++;
+    }
+  }
+  ASSERT_GE(stepped, 4u);
+  // All four durable before the loop hears of any: one report for all of them.
+  for (int i = 0; i < 10000 && c.driver(follower).storage_stats().steps < steps_before + stepped;
+       i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_GE(c.driver(follower).storage_stats().steps, steps_before + stepped);
+  const uint64_t superseded = c.driver(follower).acks_superseded();
+  c.driver(follower).OnStorageNews();
+  std::vector<raft::Message> acks;
+  for (const raft::Message& m : c.TakeMessages()) {
+    if (m.type == raft::MessageType::kAppendResponse) acks.push_back(m);
+  }
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].to, leader_id);
+  EXPECT_FALSE(acks[0].reject);
+  EXPECT_EQ(acks[0].index, c.driver(follower).node().log().last_index());
+  // Every success but the last (and any still waiting from before) was superseded.
+  EXPECT_GE(c.driver(follower).acks_superseded(), superseded + stepped - 1);
+  // The one success says enough: the leader commits all four.
+  c.driver(leader).Step(acks[0]);
+  ASSERT_TRUE(c.RunUntil([&] { return applied == 4; }));
 }
 
 TEST(RaftDriver, RestartedNodeCatchesUpFromItsOwnDisk) {
