@@ -358,8 +358,16 @@ void RaftDriver::AnswerReads() {
 }
 
 void RaftDriver::Flush() {
+  uint64_t applied_bytes = 0;
   while (active() && node_->HasReady()) {
+    if (applied_bytes >= options_.apply_bytes_per_flush) {
+      // The rest after the loop has been around its sockets and timers once.
+      apply_yields_++;
+      wakeup_();
+      return;
+    }
     raft::Ready rd = node_->TakeReady();
+    for (const raft::Entry& e : rd.committed_entries) applied_bytes += e.data.size();
     if (!rd.PersistenceEmpty() || !rd.messages_after_persist.empty()) {
       PendingStep pending;
       pending.id = ++next_step_id_;

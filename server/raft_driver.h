@@ -103,6 +103,12 @@ class RaftDriver {
     // max_bytes_per_tick; the `snapshot-rate-bytes` key per tick). 0: no limit. A slow rate
     // cuts smaller chunks (SnapshotSender::Options::chunk_bytes).
     uint64_t snapshot_bytes_per_tick = 0;
+    // Committed entries one Flush applies before it lets the loop go back to its sockets and
+    // timers (the rest is applied in the next iterations): after a stall, a node may have
+    // max-apply-lag-bytes of entries to apply, and applying them in one go would keep its
+    // heartbeats, votes and acknowledgements waiting for seconds. The first Ready of a Flush is
+    // always handled.
+    uint64_t apply_bytes_per_flush = 1 << 20;
     // Where snapshot chunks are read and written. Null: on the loop thread
     // (InlineBackgroundWork), for tests and tools without a loop.
     std::unique_ptr<BackgroundWork> background;
@@ -145,7 +151,8 @@ class RaftDriver {
   void OnSnapshotAck(const protocol::SnapshotAck& ack);
   void Propose(std::string command, ProposeCallback cb);
   void Read(ReadCallback cb);
-  // Acts on everything the node has to hand out.
+  // Acts on what the node has to hand out: everything, unless it applied
+  // Options::apply_bytes_per_flush first; then it calls `wakeup` to be called again soon.
   void Flush();
   // Takes what the storage thread reported, then Flush()es.
   void OnStorageNews();
@@ -182,6 +189,8 @@ class RaftDriver {
   // AppendEntries successes not sent because a later one to the same peer, made durable by the
   // same sync, said more.
   uint64_t acks_superseded() const { return acks_superseded_; }
+  // Flushes that stopped with committed entries left to apply (apply_bytes_per_flush).
+  uint64_t apply_yields() const { return apply_yields_; }
   // Why the last proposal answered kBusy was refused.
   const std::string& busy_reason() const { return busy_reason_; }
 
@@ -274,6 +283,7 @@ class RaftDriver {
   // OnStorageNews: per peer, the latest AppendEntries success not yet sent (see there).
   std::vector<raft::Message> held_acks_;
   uint64_t acks_superseded_ = 0;
+  uint64_t apply_yields_ = 0;
   common::Status failure_;
 
   std::mutex news_mu_;

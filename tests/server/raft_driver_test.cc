@@ -43,6 +43,8 @@ struct ClusterOptions {
   size_t snapshot_chunk_bytes = 1 << 20;
   uint64_t snapshot_bytes_per_tick = 0;
   size_t snapshot_window_chunks = 4;
+  size_t max_msg_bytes = 0;            // 0: raft::Config's
+  uint64_t apply_bytes_per_flush = 0;  // 0: RaftDriver::Options'
 };
 
 class Cluster : public RaftDriver::Transport {
@@ -75,6 +77,7 @@ class Cluster : public RaftDriver::Transport {
     config.heartbeat_ticks = 1;
     config.seed = 7 + static_cast<uint64_t>(i);
     config.check_invariants = true;
+    if (options_.max_msg_bytes > 0) config.max_msg_bytes = options_.max_msg_bytes;
     n.news = std::make_shared<std::atomic<bool>>(false);
     auto news = n.news;
     RaftDriver::Options d;
@@ -84,6 +87,8 @@ class Cluster : public RaftDriver::Transport {
     d.snapshot_chunk_bytes = options_.snapshot_chunk_bytes;
     d.snapshot_bytes_per_tick = options_.snapshot_bytes_per_tick;
     d.snapshot_window_chunks = options_.snapshot_window_chunks;
+    if (options_.apply_bytes_per_flush > 0)
+      d.apply_bytes_per_flush = options_.apply_bytes_per_flush;
     auto background = std::make_unique<ManualBackgroundWork>();
     n.background = background.get();
     d.background = std::move(background);
@@ -330,6 +335,33 @@ TEST(RaftDriver, AFollowerAcknowledgesOnceForTheStepsOneSyncMadeDurable) {
   // The one success says enough: the leader commits all four.
   c.driver(leader).Step(acks[0]);
   ASSERT_TRUE(c.RunUntil([&] { return applied == 4; }));
+}
+
+TEST(RaftDriver, AFlushAppliesABoundedAmountAndComesBackForTheRest) {
+  ClusterOptions o;
+  o.max_msg_bytes = 1024;          // a Ready hands out about 1 KiB of committed entries
+  o.apply_bytes_per_flush = 2048;  // and a Flush applies about two of them
+  Cluster c(3, o);
+  ASSERT_TRUE(c.RunUntil([&] { return c.Leader() >= 0; }));
+  const int leader = c.Leader();
+  const uint64_t yields_before = c.driver(leader).apply_yields();
+  std::vector<int> order;
+  // 200 proposals committed together: about 40 KiB for the leader to apply at once.
+  for (int i = 0; i < 200; i++) {
+    c.driver(leader).Propose(SetCommand("k" + std::to_string(i), std::string(100, 'v')),
+                             [&order, i](RaftDriver::Outcome outcome, const kv::ApplyResult*) {
+                               if (outcome == RaftDriver::Outcome::kApplied) order.push_back(i);
+                             });
+  }
+  ASSERT_TRUE(c.RunUntil([&] {
+    for (int n = 0; n < 3; n++) {
+      if (c.state(n).applied_index() != c.state(leader).applied_index()) return false;
+    }
+    return order.size() == 200;
+  }));
+  EXPECT_GE(c.driver(leader).apply_yields(), yields_before + 10);
+  for (int i = 0; i < 200; i++) EXPECT_EQ(order[static_cast<size_t>(i)], i);
+  for (int n = 0; n < 3; n++) EXPECT_EQ(c.state(n).key_count(), 200u);
 }
 
 TEST(RaftDriver, RestartedNodeCatchesUpFromItsOwnDisk) {
