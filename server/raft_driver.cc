@@ -358,16 +358,16 @@ void RaftDriver::AnswerReads() {
 }
 
 void RaftDriver::Flush() {
-  uint64_t applied_bytes = 0;
+  bool applied = false;
   while (active() && node_->HasReady()) {
-    if (applied_bytes >= options_.apply_bytes_per_flush) {
+    if (applied) {
       // The rest after the loop has been around its sockets and timers once.
       apply_yields_++;
       wakeup_();
       return;
     }
     raft::Ready rd = node_->TakeReady();
-    for (const raft::Entry& e : rd.committed_entries) applied_bytes += e.data.size();
+    applied = !rd.committed_entries.empty();
     if (!rd.PersistenceEmpty() || !rd.messages_after_persist.empty()) {
       PendingStep pending;
       pending.id = ++next_step_id_;

@@ -103,12 +103,6 @@ class RaftDriver {
     // max_bytes_per_tick; the `snapshot-rate-bytes` key per tick). 0: no limit. A slow rate
     // cuts smaller chunks (SnapshotSender::Options::chunk_bytes).
     uint64_t snapshot_bytes_per_tick = 0;
-    // Committed entries one Flush applies before it lets the loop go back to its sockets and
-    // timers (the rest is applied in the next iterations): after a stall, a node may have
-    // max-apply-lag-bytes of entries to apply, and applying them in one go would keep its
-    // heartbeats, votes and acknowledgements waiting for seconds. The first Ready of a Flush is
-    // always handled.
-    uint64_t apply_bytes_per_flush = 1 << 20;
     // Where snapshot chunks are read and written. Null: on the loop thread
     // (InlineBackgroundWork), for tests and tools without a loop.
     std::unique_ptr<BackgroundWork> background;
@@ -151,8 +145,11 @@ class RaftDriver {
   void OnSnapshotAck(const protocol::SnapshotAck& ack);
   void Propose(std::string command, ProposeCallback cb);
   void Read(ReadCallback cb);
-  // Acts on what the node has to hand out: everything, unless it applied
-  // Options::apply_bytes_per_flush first; then it calls `wakeup` to be called again soon.
+  // Acts on what the node has to hand out, applying at most one Ready's committed entries (the
+  // node sizes them: raft::Config::max_msg_bytes). What is left waits for the next loop pass,
+  // and `wakeup` is called so that one comes soon: after a stall a node may have
+  // max-apply-lag-bytes to apply, and applying it in one go would hold its heartbeats, votes and
+  // acknowledgements for seconds. The first Ready of a Flush is always handled.
   void Flush();
   // Takes what the storage thread reported, then Flush()es.
   void OnStorageNews();
@@ -189,7 +186,7 @@ class RaftDriver {
   // AppendEntries successes not sent because a later one to the same peer, made durable by the
   // same sync, said more.
   uint64_t acks_superseded() const { return acks_superseded_; }
-  // Flushes that stopped with committed entries left to apply (apply_bytes_per_flush).
+  // Flushes that stopped with committed entries left to apply.
   uint64_t apply_yields() const { return apply_yields_; }
   // Why the last proposal answered kBusy was refused.
   const std::string& busy_reason() const { return busy_reason_; }

@@ -43,8 +43,7 @@ struct ClusterOptions {
   size_t snapshot_chunk_bytes = 1 << 20;
   uint64_t snapshot_bytes_per_tick = 0;
   size_t snapshot_window_chunks = 4;
-  size_t max_msg_bytes = 0;            // 0: raft::Config's
-  uint64_t apply_bytes_per_flush = 0;  // 0: RaftDriver::Options'
+  size_t max_msg_bytes = 0;  // 0: raft::Config's
 };
 
 class Cluster : public RaftDriver::Transport {
@@ -87,8 +86,6 @@ class Cluster : public RaftDriver::Transport {
     d.snapshot_chunk_bytes = options_.snapshot_chunk_bytes;
     d.snapshot_bytes_per_tick = options_.snapshot_bytes_per_tick;
     d.snapshot_window_chunks = options_.snapshot_window_chunks;
-    if (options_.apply_bytes_per_flush > 0)
-      d.apply_bytes_per_flush = options_.apply_bytes_per_flush;
     auto background = std::make_unique<ManualBackgroundWork>();
     n.background = background.get();
     d.background = std::move(background);
@@ -339,8 +336,7 @@ TEST(RaftDriver, AFollowerAcknowledgesOnceForTheStepsOneSyncMadeDurable) {
 
 TEST(RaftDriver, AFlushAppliesABoundedAmountAndComesBackForTheRest) {
   ClusterOptions o;
-  o.max_msg_bytes = 1024;          // a Ready hands out about 1 KiB of committed entries
-  o.apply_bytes_per_flush = 2048;  // and a Flush applies about two of them
+  o.max_msg_bytes = 1024;  // a Ready hands out about 1 KiB of committed entries, a Flush one Ready
   Cluster c(3, o);
   ASSERT_TRUE(c.RunUntil([&] { return c.Leader() >= 0; }));
   const int leader = c.Leader();
