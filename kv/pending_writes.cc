@@ -36,8 +36,9 @@ class Indexer : public leveldb::WriteBatch::Handler {
 }  // namespace
 
 leveldb::Status PendingWrites::Get(const std::string& key, std::string* value) {
-  auto it = written_.find(key);
-  if (it != written_.end()) {
+  for (const auto* index : {&staged_, &written_}) {
+    auto it = index->find(key);
+    if (it == index->end()) continue;
     if (!it->second.has_value()) return leveldb::Status::NotFound(key);
     *value = *it->second;
     return leveldb::Status::OK();
@@ -53,7 +54,13 @@ leveldb::Status PendingWrites::NewIterator(std::unique_ptr<leveldb::Iterator>* o
   return leveldb::Status::OK();
 }
 
+void PendingWrites::Stage(const leveldb::WriteBatch& part) {
+  Indexer indexer(&staged_);
+  (void)part.Iterate(&indexer);
+}
+
 void PendingWrites::Add(const leveldb::WriteBatch& entry, bool read_later) {
+  staged_.clear();
   batch_.Append(entry);
   empty_ = false;
   if (read_later) {

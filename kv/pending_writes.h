@@ -6,8 +6,11 @@
 // Each entry is applied as if the entries before it were already written: its point reads
 // (Get) look at the group's writes first, then at LevelDB; a scan (NewIterator) first writes
 // the group, which then holds whole entries only, so the state on disk is always that after
-// some entry, never half of one. Reads that reach LevelDB go through the state machine's
-// ValueCache, and a successful Write() brings the cache up to date with what it wrote.
+// some entry, never half of one. An entry of many commands (a batch) is applied command by
+// command: each command's writes are staged for the reads of the next, and the entry is added
+// whole at its end; a scan in the middle sees the entries before it only. Reads that reach LevelDB
+// go through the state machine's ValueCache, and a successful Write() brings the cache up to date
+// with what it wrote.
 //
 // Thread-safety: the state machine's apply thread only.
 #pragma once
@@ -42,8 +45,12 @@ class PendingWrites {
   // An iterator over the state after the entries added so far: writes them first.
   leveldb::Status NewIterator(std::unique_ptr<leveldb::Iterator>* out);
 
-  // Adds the batch of one whole entry. `read_later`: a later entry of the group may read its
-  // keys (false for the group's last entry, whose writes need no index).
+  // Makes the writes of a part of the entry being applied visible to Get (not to NewIterator's
+  // iterator) until the entry is added.
+  void Stage(const leveldb::WriteBatch& part);
+  // Adds the batch of one whole entry (its staged parts included). `read_later`: a later entry
+  // of the group may read its keys (false for the group's last entry, whose writes need no
+  // index).
   void Add(const leveldb::WriteBatch& entry, bool read_later);
   // Writes what was added (unsynced, with the batch trailer of kv/keys.h), if anything.
   leveldb::Status Write();
@@ -59,6 +66,8 @@ class PendingWrites {
   // The group's writes, for the reads of later entries: the last value of each key, or nullopt
   // for a delete.
   std::unordered_map<std::string, std::optional<std::string>> written_;
+  // The staged writes of the entry being applied, in the same form.
+  std::unordered_map<std::string, std::optional<std::string>> staged_;
 };
 
 }  // namespace kv

@@ -296,197 +296,223 @@ common::Status StateMachine::ApplyEntry(const raft::Entry& e, ApplyResult* resul
   result->duplicate = false;
   result->refused = false;
   result->results.clear();
-  uint64_t new_key_count = key_count_;
+  result->batch.clear();
+  uint64_t key_count = key_count_;
   leveldb::WriteBatch batch;
-  protocol::Command cmd;
   common::Status decoded = e.type == raft::EntryType::kNormal
-                               ? protocol::DecodeCommand(e.data, &cmd)
+                               ? protocol::DecodeEntry(e.data, &commands_)
                                : common::Status::OK();
   if (e.type == raft::EntryType::kNormal && !decoded.ok()) {
     result->results.push_back(Error("ERR undecodable command: " + decoded.message()));
   } else if (e.type == raft::EntryType::kNormal) {
-    common::Status table = sessions_->Advance(group, cmd.time_ms, &batch);
+    // A batch's commands are applied at its latest time: sessions expire once per entry.
+    uint64_t time_ms = 0;
+    for (const protocol::Command& cmd : commands_) time_ms = std::max(time_ms, cmd.time_ms);
+    common::Status table = sessions_->Advance(group, time_ms, &batch);
     if (!table.ok()) return table;
-    const SessionTable::Request request{cmd.session, cmd.seq, cmd.acked, cmd.create_session};
-    SessionTable::Verdict verdict = SessionTable::Verdict::kApply;
-    const protocol::Op& first = cmd.ops[0];
-    if (first.code == protocol::OpCode::kSessionOpen) {
-      result->results.push_back(
-          sessions_->Open(e.index, static_cast<uint64_t>(first.incr), &batch));
-      verdict = SessionTable::Verdict::kRefused;  // nothing more to apply
-    } else if (first.code == protocol::OpCode::kSessionClose) {
-      result->results.emplace_back();
-      table = sessions_->Close(group, static_cast<uint64_t>(first.incr), &batch,
-                               &result->results.back());
+    if (commands_.size() == 1) {
+      table = ApplyCommand(commands_[0], e.index, result, group, &batch, &key_count);
       if (!table.ok()) return table;
-      verdict = SessionTable::Verdict::kRefused;
-    } else if (cmd.session != 0) {
-      table = sessions_->Begin(group, request, &batch, &verdict, &result->results);
-      if (!table.ok()) return table;
-      result->duplicate = verdict == SessionTable::Verdict::kDuplicate;
-      result->refused = verdict == SessionTable::Verdict::kRefused;
-    }
-    const bool duplicate = verdict != SessionTable::Verdict::kApply;
-    if (!duplicate) {
-      // Later ops of a MULTI see the writes of earlier ones.
-      std::map<std::string, std::optional<std::string>> pending;
-      std::map<std::string, bool> existed;  // before this entry, for every key read from disk
-      bool flushed = false;
-      auto read = [&](const std::string& key, std::optional<std::string>* out) -> common::Status {
-        auto it = pending.find(key);
-        if (it != pending.end()) {
-          *out = it->second;
-          return common::Status::OK();
-        }
-        out->reset();
-        if (flushed) return common::Status::OK();
-        std::string value;
-        leveldb::Status s = group->Get(keys::UserKey(key), &value);
-        if (s.ok()) {
-          *out = std::move(value);
-        } else if (!s.IsNotFound()) {
-          return FromLevelDB(s, "read key");
-        }
-        existed.emplace(key, s.ok());
-        return common::Status::OK();
-      };
-      for (const protocol::Op& op : cmd.ops) {
-        std::optional<std::string> old;
-        switch (op.code) {
-          case protocol::OpCode::kSet: {
-            common::Status st = read(op.keys[0], &old);
-            if (!st.ok()) return st;
-            bool write = !(op.nx && old) && !(op.xx && !old);
-            if (write) pending[op.keys[0]] = op.values[0];
-            if (op.get) {
-              result->results.push_back(old ? Bulk(*old) : Nil());
-            } else {
-              result->results.push_back(write ? Ok() : Nil());
-            }
-            break;
-          }
-          case protocol::OpCode::kDel: {
-            int64_t n = 0;
-            for (const std::string& k : op.keys) {
-              common::Status st = read(k, &old);
-              if (!st.ok()) return st;
-              if (old) {
-                n++;
-                pending[k] = std::nullopt;
-              }
-            }
-            result->results.push_back(Int(n));
-            break;
-          }
-          case protocol::OpCode::kAppend: {
-            common::Status st = read(op.keys[0], &old);
-            if (!st.ok()) return st;
-            std::string v = old ? *old + op.values[0] : op.values[0];
-            result->results.push_back(Int(static_cast<int64_t>(v.size())));
-            pending[op.keys[0]] = std::move(v);
-            break;
-          }
-          case protocol::OpCode::kIncrBy: {
-            common::Status st = read(op.keys[0], &old);
-            if (!st.ok()) return st;
-            int64_t cur = 0;
-            if (old && !common::ParseInt64(*old, &cur)) {
-              result->results.push_back(Error("ERR value is not an integer or out of range"));
-              break;
-            }
-            int64_t next;
-            if (__builtin_add_overflow(cur, op.incr, &next)) {
-              result->results.push_back(Error("ERR increment or decrement would overflow"));
-              break;
-            }
-            pending[op.keys[0]] = std::to_string(next);
-            result->results.push_back(Int(next));
-            break;
-          }
-          case protocol::OpCode::kIncrByFloat: {
-            common::Status st = read(op.keys[0], &old);
-            if (!st.ok()) return st;
-            double cur = 0, incr = 0;
-            if ((old && !ParseDouble(*old, &cur)) || !ParseDouble(op.values[0], &incr)) {
-              result->results.push_back(Error("ERR value is not a valid float"));
-              break;
-            }
-            double next = cur + incr;
-            if (std::isnan(next) || std::isinf(next)) {
-              result->results.push_back(Error("ERR increment would produce NaN or Infinity"));
-              break;
-            }
-            std::string v = FormatDouble(next);
-            pending[op.keys[0]] = v;
-            result->results.push_back(Bulk(std::move(v)));
-            break;
-          }
-          case protocol::OpCode::kMSet:
-            for (size_t i = 0; i < op.keys.size(); i++) {
-              common::Status st = read(op.keys[i], &old);  // for the key count
-              if (!st.ok()) return st;
-              pending[op.keys[i]] = op.values[i];
-            }
-            result->results.push_back(Ok());
-            break;
-          case protocol::OpCode::kGetDel: {
-            common::Status st = read(op.keys[0], &old);
-            if (!st.ok()) return st;
-            if (old) pending[op.keys[0]] = std::nullopt;
-            result->results.push_back(old ? Bulk(*old) : Nil());
-            break;
-          }
-          case protocol::OpCode::kGet: {
-            common::Status st = read(op.keys[0], &old);
-            if (!st.ok()) return st;
-            result->results.push_back(old ? Bulk(*old) : Nil());
-            break;
-          }
-          case protocol::OpCode::kFlushAll:
-            pending.clear();
-            flushed = true;
-            result->results.push_back(Ok());
-            break;
-          case protocol::OpCode::kSessionOpen:
-          case protocol::OpCode::kSessionClose:
-            CHECK(false) << "session op inside a command (refused by DecodeCommand)";
-            break;
-        }
+    } else {
+      // Each command sees the writes of those before it (staged in the group), and the entry's
+      // writes go to the group as one: a scan never finds half of it on disk.
+      result->batch.resize(commands_.size());
+      leveldb::WriteBatch part;
+      for (size_t i = 0; i < commands_.size(); i++) {
+        part.Clear();
+        table = ApplyCommand(commands_[i], e.index, &result->batch[i], group, &part, &key_count);
+        if (!table.ok()) return table;
+        batch.Append(part);
+        if (i + 1 < commands_.size()) group->Stage(part);
       }
-      if (flushed) {
-        std::unique_ptr<leveldb::Iterator> it;
-        leveldb::Status s = group->NewIterator(&it);
-        if (!s.ok()) return FromLevelDB(s, "flush");
-        std::string prefix(1, keys::kUserPrefix);
-        for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-          batch.Delete(it->key());
-        }
-        if (!it->status().ok()) return FromLevelDB(it->status(), "flush");
-      }
-      new_key_count = flushed ? 0 : key_count_;
-      for (const auto& [key, value] : pending) {
-        if (value) {
-          batch.Put(keys::UserKey(key), *value);
-        } else {
-          batch.Delete(keys::UserKey(key));
-        }
-        // Every key written was read first; after a FLUSHALL nothing existed before.
-        auto was = existed.find(key);
-        bool before = !flushed && was != existed.end() && was->second;
-        if (value && !before) new_key_count++;
-        if (!value && before) new_key_count--;
-      }
-      if (cmd.session != 0) sessions_->Finish(request, result->results, &batch);
     }
   }
-  if (new_key_count != key_count_) {
-    batch.Put(std::string(keys::kKeyCount), keys::EncodeKeyCount(new_key_count));
+  if (key_count != key_count_) {
+    batch.Put(std::string(keys::kKeyCount), keys::EncodeKeyCount(key_count));
   }
   batch.Put(std::string(keys::kApplied), keys::EncodeApplied(e.index, e.term));
   group->Add(batch, more);
   applied_index_ = e.index;
   applied_term_ = e.term;
-  key_count_ = new_key_count;
+  key_count_ = key_count;
+  return common::Status::OK();
+}
+
+common::Status StateMachine::ApplyCommand(const protocol::Command& cmd, raft::Index index,
+                                          ApplyResult* result, PendingWrites* group,
+                                          leveldb::WriteBatch* batch, uint64_t* key_count) {
+  common::Status table;
+  const SessionTable::Request request{cmd.session, cmd.seq, cmd.acked, cmd.create_session};
+  SessionTable::Verdict verdict = SessionTable::Verdict::kApply;
+  const protocol::Op& first = cmd.ops[0];
+  if (first.code == protocol::OpCode::kSessionOpen) {
+    result->results.push_back(sessions_->Open(index, static_cast<uint64_t>(first.incr), batch));
+    verdict = SessionTable::Verdict::kRefused;  // nothing more to apply
+  } else if (first.code == protocol::OpCode::kSessionClose) {
+    result->results.emplace_back();
+    table =
+        sessions_->Close(group, static_cast<uint64_t>(first.incr), batch, &result->results.back());
+    if (!table.ok()) return table;
+    verdict = SessionTable::Verdict::kRefused;
+  } else if (cmd.session != 0) {
+    table = sessions_->Begin(group, request, batch, &verdict, &result->results);
+    if (!table.ok()) return table;
+    result->duplicate = verdict == SessionTable::Verdict::kDuplicate;
+    result->refused = verdict == SessionTable::Verdict::kRefused;
+  }
+  const bool duplicate = verdict != SessionTable::Verdict::kApply;
+  if (!duplicate) {
+    // Later ops of a MULTI see the writes of earlier ones.
+    std::map<std::string, std::optional<std::string>> pending;
+    std::map<std::string, bool> existed;  // before this entry, for every key read from disk
+    bool flushed = false;
+    auto read = [&](const std::string& key, std::optional<std::string>* out) -> common::Status {
+      auto it = pending.find(key);
+      if (it != pending.end()) {
+        *out = it->second;
+        return common::Status::OK();
+      }
+      out->reset();
+      if (flushed) return common::Status::OK();
+      std::string value;
+      leveldb::Status s = group->Get(keys::UserKey(key), &value);
+      if (s.ok()) {
+        *out = std::move(value);
+      } else if (!s.IsNotFound()) {
+        return FromLevelDB(s, "read key");
+      }
+      existed.emplace(key, s.ok());
+      return common::Status::OK();
+    };
+    for (const protocol::Op& op : cmd.ops) {
+      std::optional<std::string> old;
+      switch (op.code) {
+        case protocol::OpCode::kSet: {
+          common::Status st = read(op.keys[0], &old);
+          if (!st.ok()) return st;
+          bool write = !(op.nx && old) && !(op.xx && !old);
+          if (write) pending[op.keys[0]] = op.values[0];
+          if (op.get) {
+            result->results.push_back(old ? Bulk(*old) : Nil());
+          } else {
+            result->results.push_back(write ? Ok() : Nil());
+          }
+          break;
+        }
+        case protocol::OpCode::kDel: {
+          int64_t n = 0;
+          for (const std::string& k : op.keys) {
+            common::Status st = read(k, &old);
+            if (!st.ok()) return st;
+            if (old) {
+              n++;
+              pending[k] = std::nullopt;
+            }
+          }
+          result->results.push_back(Int(n));
+          break;
+        }
+        case protocol::OpCode::kAppend: {
+          common::Status st = read(op.keys[0], &old);
+          if (!st.ok()) return st;
+          std::string v = old ? *old + op.values[0] : op.values[0];
+          result->results.push_back(Int(static_cast<int64_t>(v.size())));
+          pending[op.keys[0]] = std::move(v);
+          break;
+        }
+        case protocol::OpCode::kIncrBy: {
+          common::Status st = read(op.keys[0], &old);
+          if (!st.ok()) return st;
+          int64_t cur = 0;
+          if (old && !common::ParseInt64(*old, &cur)) {
+            result->results.push_back(Error("ERR value is not an integer or out of range"));
+            break;
+          }
+          int64_t next;
+          if (__builtin_add_overflow(cur, op.incr, &next)) {
+            result->results.push_back(Error("ERR increment or decrement would overflow"));
+            break;
+          }
+          pending[op.keys[0]] = std::to_string(next);
+          result->results.push_back(Int(next));
+          break;
+        }
+        case protocol::OpCode::kIncrByFloat: {
+          common::Status st = read(op.keys[0], &old);
+          if (!st.ok()) return st;
+          double cur = 0, incr = 0;
+          if ((old && !ParseDouble(*old, &cur)) || !ParseDouble(op.values[0], &incr)) {
+            result->results.push_back(Error("ERR value is not a valid float"));
+            break;
+          }
+          double next = cur + incr;
+          if (std::isnan(next) || std::isinf(next)) {
+            result->results.push_back(Error("ERR increment would produce NaN or Infinity"));
+            break;
+          }
+          std::string v = FormatDouble(next);
+          pending[op.keys[0]] = v;
+          result->results.push_back(Bulk(std::move(v)));
+          break;
+        }
+        case protocol::OpCode::kMSet:
+          for (size_t i = 0; i < op.keys.size(); i++) {
+            common::Status st = read(op.keys[i], &old);  // for the key count
+            if (!st.ok()) return st;
+            pending[op.keys[i]] = op.values[i];
+          }
+          result->results.push_back(Ok());
+          break;
+        case protocol::OpCode::kGetDel: {
+          common::Status st = read(op.keys[0], &old);
+          if (!st.ok()) return st;
+          if (old) pending[op.keys[0]] = std::nullopt;
+          result->results.push_back(old ? Bulk(*old) : Nil());
+          break;
+        }
+        case protocol::OpCode::kGet: {
+          common::Status st = read(op.keys[0], &old);
+          if (!st.ok()) return st;
+          result->results.push_back(old ? Bulk(*old) : Nil());
+          break;
+        }
+        case protocol::OpCode::kFlushAll:
+          pending.clear();
+          flushed = true;
+          result->results.push_back(Ok());
+          break;
+        case protocol::OpCode::kSessionOpen:
+        case protocol::OpCode::kSessionClose:
+          CHECK(false) << "session op inside a command (refused by DecodeCommand)";
+          break;
+      }
+    }
+    if (flushed) {
+      std::unique_ptr<leveldb::Iterator> it;
+      leveldb::Status s = group->NewIterator(&it);
+      if (!s.ok()) return FromLevelDB(s, "flush");
+      std::string prefix(1, keys::kUserPrefix);
+      for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+        batch->Delete(it->key());
+      }
+      if (!it->status().ok()) return FromLevelDB(it->status(), "flush");
+    }
+    uint64_t new_key_count = flushed ? 0 : *key_count;
+    for (const auto& [key, value] : pending) {
+      if (value) {
+        batch->Put(keys::UserKey(key), *value);
+      } else {
+        batch->Delete(keys::UserKey(key));
+      }
+      // Every key written was read first; after a FLUSHALL nothing existed before.
+      auto was = existed.find(key);
+      bool before = !flushed && was != existed.end() && was->second;
+      if (value && !before) new_key_count++;
+      if (!value && before) new_key_count--;
+    }
+    *key_count = new_key_count;
+    if (cmd.session != 0) sessions_->Finish(request, result->results, batch);
+  }
   return common::Status::OK();
 }
 

@@ -38,6 +38,7 @@ class DB;
 class Env;
 class Snapshot;
 class Iterator;
+class WriteBatch;
 }  // namespace leveldb
 
 namespace kv {
@@ -60,6 +61,9 @@ struct ApplyResult {
   bool duplicate = false;  // a retried request: these are its first application's results
   bool refused = false;    // refused unapplied (kv/sessions.h): results holds one error
   std::vector<OpResult> results;
+  // A batch entry's (protocol::EncodeBatch): one result per command, in order; `results` is
+  // then empty (unless the entry was undecodable: then it holds the one error).
+  std::vector<ApplyResult> batch;
 };
 
 std::string EncodeResults(const std::vector<OpResult>& results);
@@ -147,6 +151,10 @@ class StateMachine {
   // Adds its writes to `group`; `more`: later entries of the group may read them.
   common::Status ApplyEntry(const raft::Entry& e, ApplyResult* result, PendingWrites* group,
                             bool more);
+  // One command of entry `index`: its writes go to `batch`, and *key_count follows them.
+  common::Status ApplyCommand(const protocol::Command& cmd, raft::Index index, ApplyResult* result,
+                              PendingWrites* group, leveldb::WriteBatch* batch,
+                              uint64_t* key_count);
   common::Status SwitchTo(uint64_t generation);
   std::string GenerationPath(uint64_t generation) const;
 
@@ -160,7 +168,8 @@ class StateMachine {
   uint64_t key_count_ = 0;
   std::unique_ptr<ValueCache> cache_;  // values of db_'s user keys
   std::unique_ptr<SessionTable> sessions_;
-  common::Status failed_;  // first write failure: every later write returns it
+  std::vector<protocol::Command> commands_;  // the entry being applied (reused)
+  common::Status failed_;                    // first write failure: every later write returns it
 };
 
 }  // namespace kv

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/check.h"
 #include "protocol/command_generated.h"
 
 namespace protocol {
@@ -63,6 +64,16 @@ bool OpArgumentsFit(const Op& op) {
   return false;
 }
 
+bool Batchable(const Command& cmd) {
+  for (const Op& op : cmd.ops) {
+    if (op.code == OpCode::kFlushAll || op.code == OpCode::kSessionOpen ||
+        op.code == OpCode::kSessionClose) {
+      return false;
+    }
+  }
+  return true;
+}
+
 std::string EncodeCommand(const Command& cmd) {
   flatbuffers::FlatBufferBuilder b(256);
   std::vector<flatbuffers::Offset<fbs::Op>> ops;
@@ -79,15 +90,19 @@ std::string EncodeCommand(const Command& cmd) {
   return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
 }
 
-common::Status DecodeCommand(std::string_view bytes, Command* out) {
+namespace {
+
+// Verifies `bytes` as a Command buffer, copied into `aligned` if it does not start where the
+// verifier needs it to.
+common::Status Verify(std::string_view bytes, std::vector<uint64_t>* aligned,
+                      const fbs::Command** out) {
   if (bytes.size() > kMaxCommandBytes) return common::Status::InvalidArgument("command too large");
   // The verifier checks alignment against the buffer's start: give it an aligned buffer.
-  std::vector<uint64_t> aligned;
   const char* data = bytes.data();
   if (reinterpret_cast<uintptr_t>(data) % alignof(uint64_t) != 0) {
-    aligned.resize(bytes.size() / sizeof(uint64_t) + 1);
-    std::memcpy(aligned.data(), bytes.data(), bytes.size());
-    data = reinterpret_cast<const char*>(aligned.data());
+    aligned->resize(bytes.size() / sizeof(uint64_t) + 1);
+    std::memcpy(aligned->data(), bytes.data(), bytes.size());
+    data = reinterpret_cast<const char*>(aligned->data());
   }
   // Shallow and bounded: a command has three levels of tables, at most one per 4 bytes.
   flatbuffers::Verifier verifier(
@@ -97,11 +112,95 @@ common::Status DecodeCommand(std::string_view bytes, Command* out) {
   if (!fbs::VerifyCommandBuffer(verifier)) {
     return common::Status::InvalidArgument("command fails verification");
   }
-  const fbs::Command* c = fbs::GetCommand(data);
+  *out = fbs::GetCommand(data);
+  return common::Status::OK();
+}
+
+// A verified version-1 command of `size` bytes.
+common::Status Read(const fbs::Command* c, size_t size, Command* out);
+
+}  // namespace
+
+std::string EncodeBatch(std::span<const std::string> commands) {
+  CHECK(commands.size() >= 2) << "a batch of " << commands.size() << " commands";
+  size_t bytes = 64;
+  for (const std::string& c : commands) bytes += c.size() + 16;
+  flatbuffers::FlatBufferBuilder b(bytes);
+  std::vector<flatbuffers::Offset<fbs::Bytes>> items;
+  items.reserve(commands.size());
+  for (const std::string& c : commands) {
+    // 8-byte aligned, so that decoding each needs no copy to verify it.
+    b.ForceVectorAlignment(c.size(), 1, alignof(uint64_t));
+    auto data = b.CreateVector(reinterpret_cast<const uint8_t*>(c.data()), c.size());
+    items.push_back(fbs::CreateBytes(b, data));
+  }
+  auto batch = b.CreateVector(items);
+  fbs::CommandBuilder cb(b);
+  cb.add_version(kBatchVersion);
+  cb.add_batch(batch);
+  b.Finish(cb.Finish());
+  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+common::Status DecodeCommand(std::string_view bytes, Command* out) {
+  std::vector<uint64_t> aligned;
+  const fbs::Command* c = nullptr;
+  common::Status s = Verify(bytes, &aligned, &c);
+  if (!s.ok()) return s;
   if (c->version() != kCommandVersion) {
     return common::Status::InvalidArgument("unknown command version " +
                                            std::to_string(c->version()));
   }
+  return Read(c, bytes.size(), out);
+}
+
+common::Status DecodeEntry(std::string_view bytes, std::vector<Command>* out) {
+  std::vector<uint64_t> aligned;
+  const fbs::Command* c = nullptr;
+  common::Status s = Verify(bytes, &aligned, &c);
+  if (!s.ok()) return s;
+  if (c->version() == kCommandVersion) {
+    out->resize(1);
+    return Read(c, bytes.size(), &(*out)[0]);
+  }
+  if (c->version() != kBatchVersion) {
+    return common::Status::InvalidArgument("unknown command version " +
+                                           std::to_string(c->version()));
+  }
+  if ((c->ops() != nullptr && c->ops()->size() != 0) || c->session() != 0 || c->seq() != 0 ||
+      c->acked() != 0 || c->time_ms() != 0 || c->create_session()) {
+    return common::Status::InvalidArgument("a batch has fields besides its commands");
+  }
+  if (c->batch() == nullptr || c->batch()->size() == 0) {
+    return common::Status::InvalidArgument("empty batch");
+  }
+  out->resize(c->batch()->size());
+  size_t total = 0;
+  for (flatbuffers::uoffset_t i = 0; i < c->batch()->size(); i++) {
+    const fbs::Bytes* item = c->batch()->Get(i);
+    if (item == nullptr || item->data() == nullptr) {
+      return common::Status::InvalidArgument("empty command in a batch");
+    }
+    std::string_view one(reinterpret_cast<const char*>(item->data()->data()), item->data()->size());
+    total += one.size();
+    if (total > bytes.size()) {
+      return common::Status::InvalidArgument("batch refers to the same command more than once");
+    }
+    s = DecodeCommand(one, &(*out)[i]);  // version 1 only: batches do not nest
+    if (!s.ok())
+      return common::Status::InvalidArgument("command " + std::to_string(i) +
+                                             " of a batch: " + s.message());
+    if (!Batchable((*out)[i])) {
+      return common::Status::InvalidArgument("command " + std::to_string(i) +
+                                             " of a batch must be an entry of its own");
+    }
+  }
+  return common::Status::OK();
+}
+
+namespace {
+
+common::Status Read(const fbs::Command* c, size_t size, Command* out) {
   out->session = c->session();
   out->seq = c->seq();
   out->acked = c->acked();
@@ -125,7 +224,7 @@ common::Status DecodeCommand(std::string_view bytes, Command* out) {
     // values add up to more than its own size (memory amplification).
     for (const std::string& k : op.keys) decoded += k.size();
     for (const std::string& v : op.values) decoded += v.size();
-    if (decoded > bytes.size()) {
+    if (decoded > size) {
       return common::Status::InvalidArgument("command refers to the same data more than once");
     }
     op.nx = o->nx();
@@ -148,5 +247,7 @@ common::Status DecodeCommand(std::string_view bytes, Command* out) {
   }
   return common::Status::OK();
 }
+
+}  // namespace
 
 }  // namespace protocol

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,15 +58,31 @@ struct Command {
 };
 
 inline constexpr uint16_t kCommandVersion = 1;
+// A batch: commands of many requests proposed as one log entry, applied in order as if each
+// were an entry of its own (kv/state_machine.h).
+inline constexpr uint16_t kBatchVersion = 2;
 // No encoded command may exceed this (a log entry's payload limit).
 inline constexpr size_t kMaxCommandBytes = 64 << 20;
 
 // Whether an op's keys, values and flags fit its code (what DecodeCommand demands).
 bool OpArgumentsFit(const Op& op);
 
+// Whether `cmd` may share a log entry with others. Not a session's opening (the entry's index
+// names the session) or closing, nor a FLUSHALL (it scans the state, which must then hold whole
+// entries only: kv/pending_writes.h).
+bool Batchable(const Command& cmd);
+
 std::string EncodeCommand(const Command& cmd);
+// One entry's payload for `commands`, each an EncodeCommand() of a Batchable command.
+// REQUIRES: at least two.
+std::string EncodeBatch(std::span<const std::string> commands);
 // InvalidArgument on a buffer that is too large, fails verification, has an unknown version
 // or op code, or an op whose arguments do not fit its code.
 common::Status DecodeCommand(std::string_view bytes, Command* out);
+// The commands of a log entry's payload: the one command, or those of a batch. InvalidArgument
+// as DecodeCommand, and on a batch that is empty, has fields of its own besides its commands,
+// nests, holds a command that is not Batchable, or whose commands add up to more than its own
+// size (the same bytes referred to more than once).
+common::Status DecodeEntry(std::string_view bytes, std::vector<Command>* out);
 
 }  // namespace protocol

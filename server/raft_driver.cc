@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/check.h"
+#include "protocol/command.h"
 
 namespace server {
 
@@ -143,7 +144,14 @@ void RaftDriver::Fail(const common::Status& s) {
   // Nothing more is acknowledged: every waiter learns it now.
   auto proposals = std::move(proposals_);
   proposals_.clear();
-  for (auto& [_, p] : proposals) p.cb(Outcome::kFailed, nullptr);
+  std::vector<ProposeCallback> queued;
+  queued.swap(queued_cbs_);
+  queued_.clear();
+  queued_bytes_ = 0;
+  for (auto& [_, p] : proposals) {
+    for (ProposeCallback& cb : p.cbs) cb(Outcome::kFailed, nullptr);
+  }
+  for (ProposeCallback& cb : queued) cb(Outcome::kFailed, nullptr);
   auto waiting = std::move(reads_waiting_);
   reads_waiting_.clear();
   for (auto& [_, w] : waiting) w.cb(Outcome::kFailed);
@@ -173,9 +181,9 @@ void RaftDriver::ExpireRequests() {
       ++it;
       continue;
     }
-    ProposeCallback cb = std::move(it->second.cb);
+    std::vector<ProposeCallback> cbs = std::move(it->second.cbs);
     it = proposals_.erase(it);
-    cb(Outcome::kUnknown, nullptr);
+    for (ProposeCallback& cb : cbs) cb(Outcome::kUnknown, nullptr);
   }
   // Read contexts grow with time: the expired ones come first.
   while (!reads_waiting_.empty() && reads_waiting_.begin()->second.deadline <= ticks_) {
@@ -226,28 +234,65 @@ void RaftDriver::OnSnapshotReceived(raft::NodeId from, raft::Term term,
   Flush();
 }
 
-void RaftDriver::Propose(std::string command, ProposeCallback cb) {
+void RaftDriver::Propose(std::string command, ProposeCallback cb, bool batchable) {
   if (!active()) {
     cb(Outcome::kFailed, nullptr);
     return;
   }
+  // What a batch adds to each command (its table, length and alignment), so that a batch of
+  // max_batch_bytes stays under it.
+  constexpr size_t kBatchOverhead = 32;
+  const size_t bytes = command.size() + kBatchOverhead;
+  if (batchable && bytes <= options_.max_batch_bytes && node_->role() == raft::Role::kLeader) {
+    if (queued_bytes_ + bytes > options_.max_batch_bytes) ProposeQueued();
+    queued_bytes_ += bytes;
+    queued_.push_back(std::move(command));
+    queued_cbs_.push_back(std::move(cb));
+    return;
+  }
+  ProposeQueued();  // those before it first
+  std::vector<ProposeCallback> cbs;
+  cbs.push_back(std::move(cb));
+  ProposeEntry(std::move(command), std::move(cbs));
+}
+
+void RaftDriver::ProposeQueued() {
+  if (queued_.empty()) return;
+  std::vector<std::string> commands;
+  commands.swap(queued_);
+  std::vector<ProposeCallback> cbs;
+  cbs.swap(queued_cbs_);
+  queued_bytes_ = 0;
+  std::string data =
+      commands.size() == 1 ? std::move(commands[0]) : protocol::EncodeBatch(commands);
+  ProposeEntry(std::move(data), std::move(cbs));
+}
+
+void RaftDriver::ProposeEntry(std::string data, std::vector<ProposeCallback> cbs) {
+  if (!active()) {
+    for (ProposeCallback& cb : cbs) cb(Outcome::kFailed, nullptr);
+    return;
+  }
   raft::Index index;
   raft::Term term;
-  common::Status s = node_->Propose(std::move(command), &index, &term);
+  common::Status s = node_->Propose(std::move(data), &index, &term);
   if (!s.ok()) {
     // Never proposed: another node leads, or a transfer or back-pressure holds proposals.
     if (s.code() == common::Status::Code::kBusy) busy_reason_ = s.message();
-    cb(s.code() == common::Status::Code::kBusy ? Outcome::kBusy : Outcome::kNotLeader, nullptr);
+    const Outcome o =
+        s.code() == common::Status::Code::kBusy ? Outcome::kBusy : Outcome::kNotLeader;
+    for (ProposeCallback& cb : cbs) cb(o, nullptr);
     return;
   }
   // An earlier proposal waiting at this index was overwritten: it may or may not have been
   // applied elsewhere.
   auto it = proposals_.find(index);
   if (it != proposals_.end()) {
-    it->second.cb(Outcome::kUnknown, nullptr);
+    std::vector<ProposeCallback> overwritten = std::move(it->second.cbs);
     proposals_.erase(it);
+    for (ProposeCallback& cb : overwritten) cb(Outcome::kUnknown, nullptr);
   }
-  proposals_.emplace(index, PendingProposal{term, Deadline(), std::move(cb)});
+  proposals_.emplace(index, PendingProposal{term, Deadline(), std::move(cbs)});
 }
 
 void RaftDriver::Read(ReadCallback cb) {
@@ -326,12 +371,19 @@ void RaftDriver::Apply(const std::vector<raft::Entry>& entries) {
     const raft::Entry& e = entries[i];
     auto it = proposals_.find(e.index);
     if (it == proposals_.end()) continue;
-    if (it->second.term == e.term) {
-      it->second.cb(Outcome::kApplied, &results[i]);
-    } else {
-      it->second.cb(Outcome::kUnknown, nullptr);
-    }
+    std::vector<ProposeCallback> cbs = std::move(it->second.cbs);
+    const bool ours = it->second.term == e.term;
     proposals_.erase(it);
+    const std::vector<kv::ApplyResult>& batch = results[i].batch;
+    for (size_t j = 0; j < cbs.size(); j++) {
+      if (!ours) {
+        cbs[j](Outcome::kUnknown, nullptr);
+      } else if (batch.size() == cbs.size()) {
+        cbs[j](Outcome::kApplied, &batch[j]);
+      } else {
+        cbs[j](Outcome::kApplied, &results[i]);  // one command, or an undecodable entry's error
+      }
+    }
   }
 }
 
@@ -359,13 +411,16 @@ void RaftDriver::AnswerReads() {
 
 void RaftDriver::Flush() {
   bool applied = false;
-  while (active() && node_->HasReady()) {
+  // The callbacks of what a Ready applies may propose more: those are proposed here too.
+  while (active() && (node_->HasReady() || !queued_.empty())) {
     if (applied) {
       // The rest after the loop has been around its sockets and timers once.
       apply_yields_++;
       wakeup_();
       return;
     }
+    ProposeQueued();
+    if (!node_->HasReady()) continue;
     raft::Ready rd = node_->TakeReady();
     applied = !rd.committed_entries.empty();
     if (!rd.PersistenceEmpty() || !rd.messages_after_persist.empty()) {
@@ -497,8 +552,12 @@ void RaftDriver::AfterInstall(const raft::SnapshotMeta& meta) {
   // Proposals at or below the snapshot were never applied here, so their outcome is unknown
   // on this node (they may have been applied elsewhere).
   auto end = proposals_.upper_bound(meta.index);
-  for (auto it = proposals_.begin(); it != end; ++it) it->second.cb(Outcome::kUnknown, nullptr);
+  std::vector<ProposeCallback> unknown;
+  for (auto it = proposals_.begin(); it != end; ++it) {
+    for (ProposeCallback& cb : it->second.cbs) unknown.push_back(std::move(cb));
+  }
   proposals_.erase(proposals_.begin(), end);
+  for (ProposeCallback& cb : unknown) cb(Outcome::kUnknown, nullptr);
 }
 
 void RaftDriver::OnStorageNews() {

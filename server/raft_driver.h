@@ -106,6 +106,10 @@ class RaftDriver {
     // Where snapshot chunks are read and written. Null: on the loop thread
     // (InlineBackgroundWork), for tests and tools without a loop.
     std::unique_ptr<BackgroundWork> background;
+    // Batchable proposals made during one loop pass, up to about this many bytes together,
+    // become one log entry (protocol::EncodeBatch) at the next Flush: one entry to write,
+    // send and apply for many client requests. 0: every proposal is an entry of its own.
+    size_t max_batch_bytes = 0;
     // Log lines (snapshot streams and installs). May be empty.
     std::function<void(LogLevel, std::string_view)> log;
   };
@@ -143,7 +147,11 @@ class RaftDriver {
   // Snapshot frames from a peer, addressed to this node.
   void OnSnapshotChunk(protocol::SnapshotChunk chunk);
   void OnSnapshotAck(const protocol::SnapshotAck& ack);
-  void Propose(std::string command, ProposeCallback cb);
+  // Proposes `command` (a protocol::EncodeCommand). A `batchable` one (protocol::Batchable) on
+  // a leader waits for the loop pass's Flush, where it and the others of the pass are proposed
+  // together, in the order they came; a proposal that is not batchable proposes them first.
+  // Either way `cb` is called once, on this thread.
+  void Propose(std::string command, ProposeCallback cb, bool batchable = false);
   void Read(ReadCallback cb);
   // Acts on what the node has to hand out, applying at most one Ready's committed entries (the
   // node sizes them: raft::Config::max_msg_bytes). What is left waits for the next loop pass,
@@ -202,8 +210,8 @@ class RaftDriver {
   };
   struct PendingProposal {
     raft::Term term;
-    uint64_t deadline;  // tick
-    ProposeCallback cb;
+    uint64_t deadline;                 // tick
+    std::vector<ProposeCallback> cbs;  // one per command of the entry, in order
   };
   struct WaitingRead {
     uint64_t deadline;  // tick
@@ -218,6 +226,10 @@ class RaftDriver {
   bool active() const { return failure_.ok() && !stopped_; }
   // The storage thread's report (on that thread): hands it over and wakes the loop.
   void OnStorageDone(uint64_t id, const common::Status& status);
+  // Proposes one entry whose commands' callbacks are `cbs`.
+  void ProposeEntry(std::string data, std::vector<ProposeCallback> cbs);
+  // Proposes what Propose queued, as one entry.
+  void ProposeQueued();
   void Send(const raft::Message& m);
   // Sends the messages that waited for a durable step, holding back an AppendEntries success
   // until the steps made durable with it have been gone through (OnStorageNews).
@@ -273,6 +285,11 @@ class RaftDriver {
   uint64_t next_step_id_ = 0;
   std::vector<PendingStep> steps_;  // submitted, not yet durable, in order
   std::map<raft::Index, PendingProposal> proposals_;
+  // Batchable proposals waiting for the loop pass's Flush, their callbacks and their size
+  // (with what a batch adds to each).
+  std::vector<std::string> queued_;
+  std::vector<ProposeCallback> queued_cbs_;
+  size_t queued_bytes_ = 0;
   uint64_t next_read_ctx_ = 0;
   std::map<uint64_t, WaitingRead> reads_waiting_;  // asked, no read point yet
   std::vector<PendingRead> reads_ready_;           // read point known, waiting to apply

@@ -208,6 +208,11 @@ common::Status Server::Start() {
     self->CheckFatal();
   });
   RaftDriver::Options dopts;
+  // The writes of a loop pass share a log entry up to 256 KiB: well under an entry's limit,
+  // and an eighth of the uncommitted data a leader takes at most, which it then refuses (or
+  // takes) in steps that fine.
+  dopts.max_batch_bytes = std::min<uint64_t>(
+      {256 << 10, config_.max_entry_bytes / 2, config_.max_uncommitted_bytes / 8});
   dopts.snapshot_entries = config_.snapshot_entries;
   dopts.compact_keep_tail = config_.snapshot_keep_entries;
   dopts.snapshot_log_bytes = config_.snapshot_log_bytes;
@@ -539,6 +544,7 @@ void Server::RunOnLeader(std::vector<Plan> plans, bool transaction, SessionRef n
                            std::to_string(config_.max_entry_bytes) + " bytes)"));
   }
   const size_t total_ops = cmd.ops.size();
+  const bool batchable = protocol::Batchable(cmd);
   driver_->Propose(
       std::move(data),
       [this, sink = std::move(sink), not_leader = std::move(not_leader), transaction, total_ops,
@@ -575,7 +581,8 @@ void Server::RunOnLeader(std::vector<Plan> plans, bool transaction, SessionRef n
             timeouts_++;
             return sink(ErrorReply(kTimeout));
         }
-      });
+      },
+      batchable);
 }
 
 void Server::ForwardToLeader(Sink sink, std::string commands, bool node_session, bool resendable) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end snapshot catch-up: three raftkv-server processes on 127.0.0.1 with
-# --snapshot-entries 100, driven with redis-cli.
+# --snapshot-entries 10 --snapshot-keep-entries 5 (the writes of a pipeline share entries, so
+# it makes few), driven with redis-cli.
 #  1. A follower F is killed; 2000 keys of 3 KiB are written; the leader compacts its log past
 #     everything F holds, so F can only catch up by a snapshot.
 #  2. F restarts and catches up: a snapshot of about 6 MiB, streamed in more chunks than the
@@ -32,7 +33,8 @@ fail() { echo "FAIL: $*"; for i in 1 2 3; do echo "--- node $i"; tail -8 "$work/
 cli() { timeout 5 redis-cli -p "$1" "${@:2}" 2>/dev/null | tr -d '\r' || true; }
 field() { cli $((base + $1)) INFO | sed -n "s/^$2://p"; }
 start() {
-  "$server" --node-id "$1" --dir "$work/node$1" --snapshot-entries 100 >>"$work/n$1.log" 2>&1 &
+  "$server" --node-id "$1" --dir "$work/node$1" --snapshot-entries 10 \
+    --snapshot-keep-entries 5 >>"$work/n$1.log" 2>&1 &
   pids[$1]=$!
 }
 kill9() {

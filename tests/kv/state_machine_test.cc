@@ -727,6 +727,42 @@ TEST_P(StateMachineTest, ExpiryIsSpreadOverEntriesAndCountsStayExact) {
 // key and session sets make later entries of a group read what earlier ones wrote; cluster time
 // jumps expire sessions inside groups, and FLUSHALL scans the state (both write the group so
 // far first).
+// A random op on the keys `key` picks, for the tests that apply one stream of commands two
+// ways: mostly writes of every kind, some reads, and a rare FLUSHALL if `flushall`.
+Op RandomOp(const std::function<uint32_t(uint32_t)>& pick, const std::function<std::string()>& key,
+            bool flushall) {
+  const uint32_t code = pick(100);
+  Op op;
+  if (code < 35) {
+    op = MakeOp(OpCode::kSet, {key()}, {std::to_string(pick(50))});
+    op.nx = pick(5) == 0;
+    op.xx = !op.nx && pick(5) == 0;
+    op.get = pick(3) == 0;
+  } else if (code < 45) {
+    op = MakeOp(OpCode::kDel, {key(), key()});
+  } else if (code < 55) {
+    op = MakeOp(OpCode::kAppend, {key()}, {"x"});
+  } else if (code < 70) {
+    op = MakeOp(OpCode::kIncrBy, {key()});
+    op.incr = pick(7);
+  } else if (code < 78) {
+    op = MakeOp(OpCode::kGetDel, {key()});
+  } else if (code < 88) {
+    op = MakeOp(OpCode::kMSet, {key(), key()}, {"m1", "m2"});
+  } else if (code < 98 || !flushall) {
+    op = MakeOp(OpCode::kGet, {key()});
+  } else {
+    op = MakeOp(OpCode::kFlushAll, {});
+  }
+  return op;
+}
+
+void ExpectSameResult(const ApplyResult& got, const ApplyResult& want) {
+  EXPECT_EQ(got.duplicate, want.duplicate);
+  EXPECT_EQ(got.refused, want.refused);
+  EXPECT_EQ(got.results, want.results);
+}
+
 TEST_P(StateMachineTest, GroupsApplyExactlyAsEntriesOneByOne) {
   for (uint32_t seed = 1; seed <= 4; seed++) {
     SCOPED_TRACE("seed " + std::to_string(seed));
@@ -764,30 +800,7 @@ TEST_P(StateMachineTest, GroupsApplyExactlyAsEntriesOneByOne) {
         c.ops = {SessionOp(OpCode::kSessionClose,
                            static_cast<int64_t>(sessions[pick(sessions.size())]))};
       } else {
-        const uint32_t code = pick(100);
-        Op op;
-        if (code < 35) {
-          op = MakeOp(OpCode::kSet, {key()}, {std::to_string(pick(50))});
-          op.nx = pick(5) == 0;
-          op.xx = !op.nx && pick(5) == 0;
-          op.get = pick(3) == 0;
-        } else if (code < 45) {
-          op = MakeOp(OpCode::kDel, {key(), key()});
-        } else if (code < 55) {
-          op = MakeOp(OpCode::kAppend, {key()}, {"x"});
-        } else if (code < 70) {
-          op = MakeOp(OpCode::kIncrBy, {key()});
-          op.incr = pick(7);
-        } else if (code < 78) {
-          op = MakeOp(OpCode::kGetDel, {key()});
-        } else if (code < 88) {
-          op = MakeOp(OpCode::kMSet, {key(), key()}, {"m1", "m2"});
-        } else if (code < 98) {
-          op = MakeOp(OpCode::kGet, {key()});
-        } else {
-          op = MakeOp(OpCode::kFlushAll, {});
-        }
-        c.ops = {op};
+        c.ops = {RandomOp(pick, key, /*flushall=*/true)};
         if (pick(2) == 0) c.ops.push_back(MakeOp(OpCode::kGet, {key()}));
         if (!sessions.empty() && pick(2) == 0) {
           const uint64_t id = sessions[pick(sessions.size())];
@@ -819,9 +832,7 @@ TEST_P(StateMachineTest, GroupsApplyExactlyAsEntriesOneByOne) {
       ASSERT_EQ(got.size(), n);
       for (size_t j = 0; j < n; j++) {
         SCOPED_TRACE("entry " + std::to_string(i + j + 1));
-        EXPECT_EQ(got[j].duplicate, expected[i + j].duplicate);
-        EXPECT_EQ(got[j].refused, expected[i + j].refused);
-        EXPECT_EQ(got[j].results, expected[i + j].results);
+        ExpectSameResult(got[j], expected[i + j]);
       }
       i += n;
       groups++;
@@ -1034,6 +1045,128 @@ TEST_P(StateMachineTest, AGroupIsOneWriteUnlessAnEntryScans) {
   std::string v;
   EXPECT_TRUE(sm->Get("y", &v).ok());
   EXPECT_FALSE(sm->Get("x", &v).ok());
+}
+
+// A batch entry (protocol::EncodeBatch) applies its commands exactly as entries of their own
+// would at the batch's time: the same results, the same state, sessions and retries included.
+TEST_P(StateMachineTest, BatchesApplyExactlyAsTheirCommandsOneByOne) {
+  for (uint32_t seed = 1; seed <= 4; seed++) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    std::unique_ptr<StateMachine> single, batched;
+    StateMachine::Options o;
+    o.env = env_;
+    o.value_cache_bytes = cache_bytes_;
+    ASSERT_TRUE(StateMachine::Open(Path("/one" + std::to_string(seed)), o, &single).ok());
+    ASSERT_TRUE(StateMachine::Open(Path("/batch" + std::to_string(seed)), o, &batched).ok());
+    std::mt19937 rng(seed);
+    auto pick = [&](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
+    const std::vector<std::string> keys = {"a", "b", "c", "d", "e", "f"};
+    auto key = [&] { return keys[pick(static_cast<uint32_t>(keys.size()))]; };
+    uint64_t time_ms = 1'000;
+    // Sessions open first, at the same indexes in both (a session is named by its entry).
+    std::vector<uint64_t> sessions;
+    for (raft::Index index = 1; index <= 6; index++) {
+      Command c;
+      c.time_ms = time_ms;
+      c.ops = {SessionOp(OpCode::kSessionOpen, 2'000 + pick(6'000))};
+      raft::Entry e{1, index, raft::EntryType::kNormal, protocol::EncodeCommand(c)};
+      ApplyResult r;
+      ASSERT_TRUE(single->Apply(e, &r).ok());
+      ASSERT_TRUE(batched->Apply(e, &r).ok());
+      sessions.push_back(index);
+    }
+    std::map<uint64_t, uint64_t> next_seq;
+    std::vector<raft::Entry> one_by_one, batches;
+    std::vector<size_t> per_entry;  // commands in each of `batches`
+    while (one_by_one.size() < 600) {
+      time_ms += pick(4) == 0 ? pick(2'500) : pick(20);
+      const size_t n = 1 + pick(8);
+      std::vector<std::string> encoded;
+      for (size_t i = 0; i < n; i++) {
+        Command c;
+        c.time_ms = time_ms;
+        c.ops = {RandomOp(pick, key, /*flushall=*/false)};
+        if (pick(3) == 0) c.ops.push_back(MakeOp(OpCode::kGet, {key()}));
+        if (pick(2) == 0) {
+          const uint64_t id = sessions[pick(sessions.size())];
+          uint64_t& seq = next_seq[id];
+          if (seq == 0) seq = 1;
+          // Mostly the next request, sometimes a retry of the last one (in the same batch, at
+          // times).
+          c.session = id;
+          c.seq = pick(4) == 0 && seq > 1 ? seq - 1 : seq++;
+          c.acked = seq > 3 ? seq - 3 : 1;
+        } else if (pick(10) == 0) {
+          c.session = 9'000 + pick(2);  // a node's forwarding session, created on first use
+          uint64_t& seq = next_seq[c.session];
+          if (seq == 0) seq = 1;
+          c.seq = seq++;
+          c.acked = c.seq;
+          c.create_session = true;
+        }
+        encoded.push_back(protocol::EncodeCommand(c));
+        one_by_one.push_back(
+            raft::Entry{1, 7 + one_by_one.size(), raft::EntryType::kNormal, encoded.back()});
+      }
+      batches.push_back(raft::Entry{1, 7 + batches.size(), raft::EntryType::kNormal,
+                                    n == 1 ? encoded[0] : protocol::EncodeBatch(encoded)});
+      per_entry.push_back(n);
+    }
+    std::vector<ApplyResult> expected(one_by_one.size());
+    for (size_t i = 0; i < one_by_one.size(); i++) {
+      ASSERT_TRUE(single->Apply(one_by_one[i], &expected[i]).ok());
+    }
+    // The batches go in groups too, as a Ready's entries do.
+    size_t command = 0;
+    for (size_t i = 0; i < batches.size();) {
+      const size_t n = std::min<size_t>(1 + pick(5), batches.size() - i);
+      std::vector<ApplyResult> got;
+      ASSERT_TRUE(batched->ApplyAll(std::span(batches).subspan(i, n), &got).ok());
+      ASSERT_EQ(got.size(), n);
+      for (size_t j = 0; j < n; j++) {
+        const size_t commands = per_entry[i + j];
+        ASSERT_EQ(got[j].batch.size(), commands == 1 ? 0 : commands);
+        for (size_t k = 0; k < commands; k++, command++) {
+          SCOPED_TRACE("command " + std::to_string(command));
+          ExpectSameResult(commands == 1 ? got[j] : got[j].batch[k], expected[command]);
+        }
+      }
+      i += n;
+    }
+    EXPECT_EQ(batched->applied_index(), 6 + batches.size());
+    EXPECT_LT(batches.size(), one_by_one.size() / 3);
+    EXPECT_EQ(batched->key_count(), single->key_count());
+    EXPECT_EQ(batched->session_count(), single->session_count());
+    EXPECT_EQ(batched->cluster_time_ms(), single->cluster_time_ms());
+    std::vector<std::pair<std::string, std::string>> a, b;
+    ASSERT_TRUE(single->Dump(&a).ok());
+    ASSERT_TRUE(batched->Dump(&b).ok());
+    EXPECT_EQ(a, b);
+    batched.reset();
+    ASSERT_TRUE(StateMachine::Open(Path("/batch" + std::to_string(seed)), o, &batched).ok());
+    EXPECT_EQ(batched->applied_index(), 6 + batches.size());
+    EXPECT_EQ(batched->key_count(), single->key_count());
+    EXPECT_EQ(batched->session_count(), single->session_count());
+  }
+}
+
+TEST_P(StateMachineTest, AnUndecodableBatchIsOneErrorAndAppliesNothing) {
+  Command flush;
+  flush.ops = {MakeOp(OpCode::kFlushAll, {})};
+  Command set;
+  set.ops = {MakeOp(OpCode::kSet, {"k"}, {"v"})};
+  // A FLUSHALL may not share an entry (protocol::Batchable): the entry is refused whole.
+  std::vector<std::string> both = {protocol::EncodeCommand(set), protocol::EncodeCommand(flush)};
+  raft::Entry e{1, 1, raft::EntryType::kNormal, protocol::EncodeBatch(both)};
+  ApplyResult r;
+  ASSERT_TRUE(sm_->Apply(e, &r).ok());
+  EXPECT_TRUE(r.batch.empty());
+  ASSERT_EQ(r.results.size(), 1u);
+  EXPECT_EQ(r.results[0].kind, OpResult::Kind::kError);
+  EXPECT_NE(r.results[0].bulk.find("undecodable"), std::string::npos) << r.results[0].bulk;
+  EXPECT_EQ(Value("k"), "<none>");
+  EXPECT_EQ(sm_->applied_index(), 1u);
+  EXPECT_EQ(sm_->key_count(), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Env, StateMachineTest,

@@ -171,5 +171,115 @@ TEST(Command, MisalignedBufferDecodes) {
   EXPECT_EQ(out, Sample());
 }
 
+// ---------------------------------------------------------------- batches
+
+namespace fbs = raftkv::protocol::fb;
+
+Command SetOf(const std::string& key, uint64_t session, uint64_t seq) {
+  Command c;
+  c.session = session;
+  c.seq = seq;
+  c.time_ms = 1'800'000'000'000 + seq;
+  Op set;
+  set.code = OpCode::kSet;
+  set.keys = {key};
+  set.values = {"v-" + key};
+  c.ops = {set};
+  return c;
+}
+
+Command With(OpCode code) {
+  Command c;
+  Op op;
+  op.code = code;
+  if (code == OpCode::kSessionOpen || code == OpCode::kSessionClose) op.incr = 5;
+  c.ops = {op};
+  return c;
+}
+
+// A version-2 buffer of `items` as they are, with `session` set on the batch itself.
+std::string RawBatch(const std::vector<std::string>& items, uint64_t session = 0) {
+  flatbuffers::FlatBufferBuilder b;
+  std::vector<flatbuffers::Offset<fbs::Bytes>> offsets;
+  for (const std::string& i : items) {
+    offsets.push_back(
+        fbs::CreateBytes(b, b.CreateVector(reinterpret_cast<const uint8_t*>(i.data()), i.size())));
+  }
+  auto list = b.CreateVector(offsets);
+  fbs::CommandBuilder cb(b);
+  cb.add_version(kBatchVersion);
+  cb.add_session(session);
+  cb.add_batch(list);
+  b.Finish(cb.Finish());
+  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+TEST(CommandBatch, RoundTripsInOrder) {
+  std::vector<Command> in = {Sample(), SetOf("a", 0, 0), SetOf("b", 9, 3)};
+  std::vector<std::string> encoded;
+  for (const Command& c : in) encoded.push_back(EncodeCommand(c));
+  std::vector<Command> out;
+  common::Status s = DecodeEntry(EncodeBatch(encoded), &out);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(out, in);
+  // A single command is an entry of one.
+  ASSERT_TRUE(DecodeEntry(encoded[0], &out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], in[0]);
+  // DecodeCommand takes no batch.
+  Command one;
+  EXPECT_FALSE(DecodeCommand(EncodeBatch(encoded), &one).ok());
+}
+
+TEST(CommandBatch, WhatMustBeAnEntryOfItsOwnIsNotBatchable) {
+  EXPECT_TRUE(Batchable(Sample()));
+  EXPECT_FALSE(Batchable(With(OpCode::kFlushAll)));
+  EXPECT_FALSE(Batchable(With(OpCode::kSessionOpen)));
+  EXPECT_FALSE(Batchable(With(OpCode::kSessionClose)));
+  Command multi = Sample();  // a MULTI queue with a FLUSHALL inside
+  multi.ops.push_back(With(OpCode::kFlushAll).ops[0]);
+  EXPECT_FALSE(Batchable(multi));
+  for (OpCode code : {OpCode::kFlushAll, OpCode::kSessionOpen, OpCode::kSessionClose}) {
+    std::vector<Command> out;
+    common::Status s =
+        DecodeEntry(RawBatch({EncodeCommand(SetOf("a", 0, 0)), EncodeCommand(With(code))}), &out);
+    EXPECT_EQ(s.code(), common::Status::Code::kInvalidArgument) << static_cast<int>(code);
+  }
+}
+
+TEST(CommandBatch, MalformedBatchesAreRefused) {
+  const std::string a = EncodeCommand(SetOf("a", 0, 0));
+  const std::string b = EncodeCommand(SetOf("b", 0, 0));
+  std::vector<Command> out;
+  EXPECT_TRUE(DecodeEntry(RawBatch({a, b}), &out).ok());
+  EXPECT_FALSE(DecodeEntry(RawBatch({}), &out).ok()) << "empty";
+  EXPECT_FALSE(DecodeEntry(RawBatch({a, b}, /*session=*/3), &out).ok()) << "fields of its own";
+  EXPECT_FALSE(DecodeEntry(RawBatch({a, RawBatch({a, b})}), &out).ok()) << "nested";
+  EXPECT_FALSE(DecodeEntry(RawBatch({a, "not a command"}), &out).ok()) << "garbage inside";
+  const std::string whole = EncodeBatch(std::vector<std::string>{a, b});
+  for (size_t n = 0; n < whole.size(); n++) {
+    EXPECT_FALSE(DecodeEntry(whole.substr(0, n), &out).ok()) << "prefix of " << n << " bytes";
+  }
+}
+
+TEST(CommandBatch, SharedCommandsCannotAmplifyMemory) {
+  // One command referenced 50 times: 50 decodes of the same bytes.
+  flatbuffers::FlatBufferBuilder b;
+  const std::string a = EncodeCommand(SetOf("a", 0, 0));
+  auto item =
+      fbs::CreateBytes(b, b.CreateVector(reinterpret_cast<const uint8_t*>(a.data()), a.size()));
+  std::vector<flatbuffers::Offset<fbs::Bytes>> items(50, item);
+  auto list = b.CreateVector(items);
+  fbs::CommandBuilder cb(b);
+  cb.add_version(kBatchVersion);
+  cb.add_batch(list);
+  b.Finish(cb.Finish());
+  std::string encoded(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+  std::vector<Command> out;
+  common::Status s = DecodeEntry(encoded, &out);
+  EXPECT_EQ(s.code(), common::Status::Code::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("more than once"), std::string::npos) << s.ToString();
+}
+
 }  // namespace
 }  // namespace protocol

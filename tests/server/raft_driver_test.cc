@@ -44,6 +44,7 @@ struct ClusterOptions {
   uint64_t snapshot_bytes_per_tick = 0;
   size_t snapshot_window_chunks = 4;
   size_t max_msg_bytes = 0;  // 0: raft::Config's
+  size_t max_batch_bytes = 0;
 };
 
 class Cluster : public RaftDriver::Transport {
@@ -86,6 +87,7 @@ class Cluster : public RaftDriver::Transport {
     d.snapshot_chunk_bytes = options_.snapshot_chunk_bytes;
     d.snapshot_bytes_per_tick = options_.snapshot_bytes_per_tick;
     d.snapshot_window_chunks = options_.snapshot_window_chunks;
+    d.max_batch_bytes = options_.max_batch_bytes;
     auto background = std::make_unique<ManualBackgroundWork>();
     n.background = background.get();
     d.background = std::move(background);
@@ -226,6 +228,73 @@ TEST(RaftDriver, ProposalsAreAppliedEverywhereWithTheirResults) {
     }
     return true;
   }));
+}
+
+std::string IncrCommand(const std::string& key) {
+  protocol::Command c;
+  protocol::Op op;
+  op.code = protocol::OpCode::kIncrBy;
+  op.keys = {key};
+  op.incr = 1;
+  c.ops = {op};
+  return protocol::EncodeCommand(c);
+}
+
+TEST(RaftDriver, BatchableProposalsOfALoopPassShareAnEntryInOrder) {
+  ClusterOptions options;
+  options.max_batch_bytes = 64 << 10;
+  Cluster c(3, options);
+  ASSERT_TRUE(c.RunUntil([&] { return c.Leader() >= 0; }));
+  const int leader = c.Leader();
+  const int follower = (leader + 1) % 3;
+  // Settled: the leader's no-op applied everywhere.
+  ASSERT_TRUE(c.RunUntil([&] {
+    for (int i = 0; i < 3; i++) {
+      if (c.state(i).applied_index() != c.driver(leader).node().log().committed()) return false;
+    }
+    return c.state(leader).applied_index() > 0;
+  }));
+  const raft::Index before = c.state(leader).applied_index();
+  // A follower does not hold a batchable proposal back: it is refused at once.
+  bool refused = false;
+  c.driver(follower).Propose(
+      IncrCommand("n"),
+      [&](RaftDriver::Outcome o, const kv::ApplyResult*) {
+        refused = o == RaftDriver::Outcome::kNotLeader;
+      },
+      /*batchable=*/true);
+  EXPECT_TRUE(refused);
+  // 10 increments, a proposal that is not batchable, 5 increments: three entries.
+  std::vector<int64_t> seen;
+  int applied = 0;
+  auto incr = [&](RaftDriver::Outcome o, const kv::ApplyResult* r) {
+    if (o != RaftDriver::Outcome::kApplied || r == nullptr || r->results.size() != 1) {
+      seen.push_back(-1);
+      return;
+    }
+    seen.push_back(r->results[0].integer);
+  };
+  for (int i = 0; i < 10; i++) c.driver(leader).Propose(IncrCommand("n"), incr, true);
+  c.driver(leader).Propose(
+      SetCommand("alone", "1"),
+      [&](RaftDriver::Outcome o, const kv::ApplyResult* r) {
+        if (o == RaftDriver::Outcome::kApplied && r != nullptr && r->results.size() == 1) applied++;
+      },
+      /*batchable=*/false);
+  for (int i = 0; i < 5; i++) c.driver(leader).Propose(IncrCommand("n"), incr, true);
+  ASSERT_TRUE(c.RunUntil([&] { return seen.size() == 15 && applied == 1; }));
+  std::vector<int64_t> in_order(15);
+  for (int64_t i = 0; i < 15; i++) in_order[static_cast<size_t>(i)] = i + 1;
+  EXPECT_EQ(seen, in_order);
+  ASSERT_TRUE(c.RunUntil([&] {
+    for (int i = 0; i < 3; i++) {
+      std::string v;
+      if (!c.state(i).Get("n", &v).ok() || v != "15") return false;
+      if (c.state(i).applied_index() != before + 3) return false;
+    }
+    return true;
+  }));
+  EXPECT_EQ(c.state(leader).applied_index(), before + 3);
 }
 
 TEST(RaftDriver, FollowerRefusesAndLeaderServesReads) {
