@@ -171,10 +171,15 @@ common::Status DecodeEntry(std::string_view bytes, std::vector<Command>* out) {
       c->acked() != 0 || c->time_ms() != 0 || c->create_session()) {
     return common::Status::InvalidArgument("a batch has fields besides its commands");
   }
+  out->clear();
   if (c->batch() == nullptr || c->batch()->size() == 0) {
     return common::Status::InvalidArgument("empty batch");
   }
-  out->resize(c->batch()->size());
+  if (c->batch()->size() > kMaxBatchCommands) {
+    return common::Status::InvalidArgument("batch of more than " +
+                                           std::to_string(kMaxBatchCommands) + " commands");
+  }
+  // Grown one command at a time: what is decoded is bounded by the bytes checked so far.
   size_t total = 0;
   for (flatbuffers::uoffset_t i = 0; i < c->batch()->size(); i++) {
     const fbs::Bytes* item = c->batch()->Get(i);
@@ -186,11 +191,12 @@ common::Status DecodeEntry(std::string_view bytes, std::vector<Command>* out) {
     if (total > bytes.size()) {
       return common::Status::InvalidArgument("batch refers to the same command more than once");
     }
-    s = DecodeCommand(one, &(*out)[i]);  // version 1 only: batches do not nest
+    out->emplace_back();
+    s = DecodeCommand(one, &out->back());  // version 1 only: batches do not nest
     if (!s.ok())
       return common::Status::InvalidArgument("command " + std::to_string(i) +
                                              " of a batch: " + s.message());
-    if (!Batchable((*out)[i])) {
+    if (!Batchable(out->back())) {
       return common::Status::InvalidArgument("command " + std::to_string(i) +
                                              " of a batch must be an entry of its own");
     }
@@ -201,6 +207,7 @@ common::Status DecodeEntry(std::string_view bytes, std::vector<Command>* out) {
 namespace {
 
 common::Status Read(const fbs::Command* c, size_t size, Command* out) {
+  if (c->batch() != nullptr) return common::Status::InvalidArgument("a command with a batch");
   out->session = c->session();
   out->seq = c->seq();
   out->acked = c->acked();

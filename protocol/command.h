@@ -61,6 +61,9 @@ inline constexpr uint16_t kCommandVersion = 1;
 // A batch: commands of many requests proposed as one log entry, applied in order as if each
 // were an entry of its own (kv/state_machine.h).
 inline constexpr uint16_t kBatchVersion = 2;
+// No batch may carry more commands than this (a leader's batch of 256 KiB holds a few
+// thousand): the count is checked before anything is decoded.
+inline constexpr size_t kMaxBatchCommands = 1 << 16;
 // No encoded command may exceed this (a log entry's payload limit).
 inline constexpr size_t kMaxCommandBytes = 64 << 20;
 
@@ -81,8 +84,8 @@ std::string EncodeBatch(std::span<const std::string> commands);
 common::Status DecodeCommand(std::string_view bytes, Command* out);
 // The commands of a log entry's payload: the one command, or those of a batch. InvalidArgument
 // as DecodeCommand, and on a batch that is empty, has fields of its own besides its commands,
-// nests, holds a command that is not Batchable, or whose commands add up to more than its own
-// size (the same bytes referred to more than once).
+// nests, holds more than kMaxBatchCommands or a command that is not Batchable, or whose
+// commands add up to more than its own size (the same bytes referred to more than once).
 common::Status DecodeEntry(std::string_view bytes, std::vector<Command>* out);
 
 }  // namespace protocol

@@ -44,8 +44,10 @@ namespace protocol {
 
 // Frame encoding version written in every frame (fb::Frame.version).
 inline constexpr uint16_t kPeerFrameVersion = 1;
-// Peer protocol version a Hello announces.
-inline constexpr uint16_t kPeerProtocolVersion = 1;
+// Peer protocol version a Hello announces; nodes of other versions are not connected to.
+// 2: log entries may be batches of commands (protocol::kBatchVersion), which a node of
+// version 1 could not apply.
+inline constexpr uint16_t kPeerProtocolVersion = 2;
 
 // Bytes of the length prefix.
 inline constexpr size_t kPeerFrameHeaderBytes = 4;

@@ -168,6 +168,7 @@ void RaftDriver::Tick() {
   if (!active()) return;
   ticks_++;
   node_->Tick();
+  ReleaseHeldIfNotLeader();
   sender_->Tick(node_->role() == raft::Role::kLeader, node_->term());
   receiver_->Tick();
   ExpireRequests();
@@ -205,6 +206,20 @@ void RaftDriver::ExpireRequests() {
 void RaftDriver::Step(const raft::Message& m) {
   if (!active() || m.type == raft::MessageType::kSnapshot) return;
   node_->Step(m);
+  ReleaseHeldIfNotLeader();
+}
+
+void RaftDriver::ReleaseHeldIfNotLeader() {
+  // Held writes are answered now (kNotLeader), before any later request of their connections
+  // is routed elsewhere: a pipeline's writes reach the new leader in the order they came.
+  if (!queued_.empty() && node_->role() != raft::Role::kLeader) ProposeQueued();
+}
+
+common::Status RaftDriver::TransferLeadership(raft::NodeId target) {
+  if (!active()) return common::Status::InvalidArgument("not leader");
+  // The writes held so far are proposed first: they came before the transfer.
+  ProposeQueued();
+  return node_->TransferLeadership(target);
 }
 
 void RaftDriver::OnSnapshotChunk(protocol::SnapshotChunk chunk) {
@@ -229,6 +244,7 @@ void RaftDriver::OnSnapshotReceived(raft::NodeId from, raft::Term term,
   m.term = term;
   m.snapshot = meta;
   node_->Step(m);
+  ReleaseHeldIfNotLeader();
   // If the node takes it, this Ready carries it: Flush takes the writer now. Otherwise (stale,
   // or already covered by the log) the receiver discards it.
   Flush();
@@ -239,12 +255,16 @@ void RaftDriver::Propose(std::string command, ProposeCallback cb, bool batchable
     cb(Outcome::kFailed, nullptr);
     return;
   }
-  // What a batch adds to each command (its table, length and alignment), so that a batch of
-  // max_batch_bytes stays under it.
+  // What a batch adds to each command (its table, length and alignment) and, once, to all of
+  // them (its own table and vector: counted in queued_bytes_ from the start), so that a batch
+  // of max_batch_bytes stays under it.
   constexpr size_t kBatchOverhead = 32;
+  constexpr size_t kBatchHeader = 64;
   const size_t bytes = command.size() + kBatchOverhead;
-  if (batchable && bytes <= options_.max_batch_bytes && node_->role() == raft::Role::kLeader) {
+  if (batchable && kBatchHeader + bytes <= options_.max_batch_bytes &&
+      node_->role() == raft::Role::kLeader) {
     if (queued_bytes_ + bytes > options_.max_batch_bytes) ProposeQueued();
+    if (queued_.empty()) queued_bytes_ = kBatchHeader;
     queued_bytes_ += bytes;
     queued_.push_back(std::move(command));
     queued_cbs_.push_back(std::move(cb));
@@ -286,13 +306,16 @@ void RaftDriver::ProposeEntry(std::string data, std::vector<ProposeCallback> cbs
   }
   // An earlier proposal waiting at this index was overwritten: it may or may not have been
   // applied elsewhere.
+  // The new proposal is in place before their callbacks run.
+  std::vector<ProposeCallback> overwritten;
   auto it = proposals_.find(index);
   if (it != proposals_.end()) {
-    std::vector<ProposeCallback> overwritten = std::move(it->second.cbs);
-    proposals_.erase(it);
-    for (ProposeCallback& cb : overwritten) cb(Outcome::kUnknown, nullptr);
+    overwritten = std::move(it->second.cbs);
+    it->second = PendingProposal{term, Deadline(), std::move(cbs)};
+  } else {
+    proposals_.emplace(index, PendingProposal{term, Deadline(), std::move(cbs)});
   }
-  proposals_.emplace(index, PendingProposal{term, Deadline(), std::move(cbs)});
+  for (ProposeCallback& cb : overwritten) cb(Outcome::kUnknown, nullptr);
 }
 
 void RaftDriver::Read(ReadCallback cb) {

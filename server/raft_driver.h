@@ -150,8 +150,12 @@ class RaftDriver {
   // Proposes `command` (a protocol::EncodeCommand). A `batchable` one (protocol::Batchable) on
   // a leader waits for the loop pass's Flush, where it and the others of the pass are proposed
   // together, in the order they came; a proposal that is not batchable proposes them first.
-  // Either way `cb` is called once, on this thread.
+  // Either way `cb` is called once, on this thread (unless the driver is stopped first). Held
+  // proposals are answered kNotLeader as soon as the node stops leading (Step, Tick), before
+  // anything later of theirs is routed elsewhere.
   void Propose(std::string command, ProposeCallback cb, bool batchable = false);
+  // raft::Node::TransferLeadership, after proposing the writes held so far.
+  common::Status TransferLeadership(raft::NodeId target);
   void Read(ReadCallback cb);
   // Acts on what the node has to hand out, applying at most one Ready's committed entries (the
   // node sizes them: raft::Config::max_msg_bytes). What is left waits for the next loop pass,
@@ -230,6 +234,8 @@ class RaftDriver {
   void ProposeEntry(std::string data, std::vector<ProposeCallback> cbs);
   // Proposes what Propose queued, as one entry.
   void ProposeQueued();
+  // Proposes (so answers kNotLeader) what Propose queued, once the node no longer leads.
+  void ReleaseHeldIfNotLeader();
   void Send(const raft::Message& m);
   // Sends the messages that waited for a durable step, holding back an AppendEntries success
   // until the steps made durable with it have been gone through (OnStorageNews).

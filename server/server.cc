@@ -301,7 +301,7 @@ void Server::Shutdown() {
       best_match = pr->match;
     }
   }
-  if (best == 0 || !n.TransferLeadership(best).ok()) {
+  if (best == 0 || !driver_->TransferLeadership(best).ok()) {
     spdlog::info("shutting down (no follower to hand leadership to)");
     Stop();
     return;
@@ -856,7 +856,7 @@ void Server::StartTransfer(uint64_t target, Sink sink) {
     protocol::RespWriter(&out).Ok();
     return sink(std::move(out));
   }
-  common::Status s = driver_->node().TransferLeadership(target);
+  common::Status s = driver_->TransferLeadership(target);
   if (!s.ok()) return sink(ErrorReply("ERR " + s.message()));
   spdlog::info("handing leadership to node {}", target);
   transfers_.push_back({target, ticks_ + 2 * election_ticks_, std::move(sink)});

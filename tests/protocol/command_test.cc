@@ -279,6 +279,44 @@ TEST(CommandBatch, SharedCommandsCannotAmplifyMemory) {
   common::Status s = DecodeEntry(encoded, &out);
   EXPECT_EQ(s.code(), common::Status::Code::kInvalidArgument) << s.ToString();
   EXPECT_NE(s.message().find("more than once"), std::string::npos) << s.ToString();
+  // A count beyond the limit is refused before anything is decoded: 4 bytes an item.
+  flatbuffers::FlatBufferBuilder many;
+  auto one = fbs::CreateBytes(
+      many, many.CreateVector(reinterpret_cast<const uint8_t*>(a.data()), a.size()));
+  auto list_many =
+      many.CreateVector(std::vector<flatbuffers::Offset<fbs::Bytes>>(kMaxBatchCommands + 1, one));
+  fbs::CommandBuilder mb(many);
+  mb.add_version(kBatchVersion);
+  mb.add_batch(list_many);
+  many.Finish(mb.Finish());
+  std::string huge(reinterpret_cast<const char*>(many.GetBufferPointer()), many.GetSize());
+  s = DecodeEntry(huge, &out);
+  EXPECT_EQ(s.code(), common::Status::Code::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("more than"), std::string::npos) << s.ToString();
+  EXPECT_TRUE(out.empty()) << out.size();
+}
+
+TEST(CommandBatch, ACommandWithABatchFieldIsRefused) {
+  // Version 1 with a batch beside its ops: neither a command nor a batch.
+  const std::string a = EncodeCommand(SetOf("a", 0, 0));
+  flatbuffers::FlatBufferBuilder b;
+  auto item =
+      fbs::CreateBytes(b, b.CreateVector(reinterpret_cast<const uint8_t*>(a.data()), a.size()));
+  auto list = b.CreateVector(std::vector<flatbuffers::Offset<fbs::Bytes>>{item});
+  auto key = fbs::CreateBytes(b, b.CreateVector(std::vector<uint8_t>{'k'}));
+  auto keys = b.CreateVector(std::vector<flatbuffers::Offset<fbs::Bytes>>{key});
+  auto op = fbs::CreateOp(b, fbs::OpCode_Set, keys, keys);
+  auto ops = b.CreateVector(std::vector<flatbuffers::Offset<fbs::Op>>{op});
+  fbs::CommandBuilder cb(b);
+  cb.add_version(kCommandVersion);
+  cb.add_ops(ops);
+  cb.add_batch(list);
+  b.Finish(cb.Finish());
+  std::string encoded(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+  Command one;
+  EXPECT_FALSE(DecodeCommand(encoded, &one).ok());
+  std::vector<Command> out;
+  EXPECT_FALSE(DecodeEntry(encoded, &out).ok());
 }
 
 }  // namespace

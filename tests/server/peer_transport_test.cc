@@ -514,13 +514,23 @@ TEST_F(PeerTransportTest, BadStreamsAreClosedAndDeliverNothing) {
       {"wrong version",
        [] {
          protocol::Hello h;
-         h.version = 2;
+         h.version = protocol::kPeerProtocolVersion + 1;
          h.cluster_id = kClusterId;
          h.node_id = 2;
          h.nonce = std::string(32, 'n');
          return protocol::EncodeFrame(h);
        }(),
-       "peer protocol version 2"},
+       "peer protocol version " + std::to_string(protocol::kPeerProtocolVersion + 1)},
+      {"the version before batched entries",
+       [] {
+         protocol::Hello h;
+         h.version = 1;
+         h.cluster_id = kClusterId;
+         h.node_id = 2;
+         h.nonce = std::string(32, 'n');
+         return protocol::EncodeFrame(h);
+       }(),
+       "peer protocol version 1"},
       {"short nonce",
        [] {
          protocol::Hello h;

@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -295,6 +296,56 @@ TEST(RaftDriver, BatchableProposalsOfALoopPassShareAnEntryInOrder) {
     return true;
   }));
   EXPECT_EQ(c.state(leader).applied_index(), before + 3);
+}
+
+// A leader that steps down with writes held (not yet proposed) answers them kNotLeader at
+// once, in order, before anything later could be routed to the new leader ahead of them.
+TEST(RaftDriver, HeldWritesAreAnsweredAtOnceWhenTheLeaderStepsDown) {
+  ClusterOptions options;
+  options.max_batch_bytes = 64 << 10;
+  Cluster c(3, options);
+  ASSERT_TRUE(c.RunUntil([&] { return c.Leader() >= 0; }));
+  const int leader = c.Leader();
+  std::vector<std::pair<int, RaftDriver::Outcome>> answers;
+  for (int i = 0; i < 3; i++) {
+    c.driver(leader).Propose(
+        IncrCommand("n"),
+        [&answers, i](RaftDriver::Outcome o, const kv::ApplyResult*) {
+          answers.push_back({i, o});
+        },
+        /*batchable=*/true);
+  }
+  EXPECT_TRUE(answers.empty());  // held for the loop pass's Flush
+  // A heartbeat of a later term from another node: this one is a follower now.
+  raft::Message m;
+  m.type = raft::MessageType::kHeartbeat;
+  m.from = static_cast<raft::NodeId>((leader + 1) % 3 + 1);
+  m.to = static_cast<raft::NodeId>(leader + 1);
+  m.term = c.driver(leader).node().term() + 1;
+  c.driver(leader).Step(m);
+  ASSERT_NE(c.driver(leader).node().role(), raft::Role::kLeader);
+  const std::vector<std::pair<int, RaftDriver::Outcome>> expected = {
+      {0, RaftDriver::Outcome::kNotLeader},
+      {1, RaftDriver::Outcome::kNotLeader},
+      {2, RaftDriver::Outcome::kNotLeader}};
+  EXPECT_EQ(answers, expected);
+}
+
+// Held writes are proposed before a leadership transfer starts (which refuses proposals).
+TEST(RaftDriver, HeldWritesGoBeforeALeadershipTransfer) {
+  ClusterOptions options;
+  options.max_batch_bytes = 64 << 10;
+  Cluster c(3, options);
+  ASSERT_TRUE(c.RunUntil([&] { return c.Leader() >= 0; }));
+  const int leader = c.Leader();
+  std::optional<RaftDriver::Outcome> outcome;
+  c.driver(leader).Propose(
+      IncrCommand("t"), [&](RaftDriver::Outcome o, const kv::ApplyResult*) { outcome = o; },
+      /*batchable=*/true);
+  ASSERT_TRUE(
+      c.driver(leader).TransferLeadership(static_cast<raft::NodeId>((leader + 1) % 3 + 1)).ok());
+  ASSERT_TRUE(c.RunUntil([&] { return outcome.has_value(); }));
+  EXPECT_EQ(*outcome, RaftDriver::Outcome::kApplied);
 }
 
 TEST(RaftDriver, FollowerRefusesAndLeaderServesReads) {
