@@ -540,6 +540,14 @@ common::Status StateMachine::ForEachKey(std::string_view from,
   return FromLevelDB(it->status(), "scan keys");
 }
 
+bool StateMachine::WritesWouldStall() const {
+  // LevelDB's db/dbformat.h: config::kL0_SlowdownWritesTrigger.
+  constexpr uint64_t kSlowdownFiles = 8;
+  std::string files;
+  if (!db_->GetProperty("leveldb.num-files-at-level0", &files)) return false;
+  return std::strtoull(files.c_str(), nullptr, 10) >= kSlowdownFiles;
+}
+
 common::Status StateMachine::Sync() {
   if (!failed_.ok()) return failed_;
   // A synced write of the trailer alone: it covers every write before it (DurableEnv), and

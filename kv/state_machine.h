@@ -105,6 +105,10 @@ class StateMachine {
   // (KEYS, SCAN, DBSIZE).
   common::Status ForEachKey(std::string_view from,
                             const std::function<bool(std::string_view key)>& fn);
+  // Whether an apply now would wait in LevelDB: its level-0 files have reached the count at
+  // which LevelDB throttles writes (kL0_SlowdownWritesTrigger, 8; it stops them at 12) because
+  // compaction is behind. The caller may hold its applies back until they drop.
+  bool WritesWouldStall() const;
   // Makes everything applied so far durable.
   common::Status Sync();
   // The work of Sync() for another thread: makes durable everything applied before this call

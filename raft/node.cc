@@ -364,7 +364,8 @@ bool Node::HasReady() const {
   HardState hs{term_, vote_, log_.committed()};
   return broadcast_pending_ || commit_broadcast_pending_ || !msgs_.empty() ||
          !msgs_after_persist_.empty() || !read_states_.empty() || snapshot_to_install_ ||
-         log_.HasUnpersisted() || log_.HasCommitted() || !(hs == handed_hard_state_);
+         log_.HasUnpersisted() || (!apply_paused_ && log_.HasCommitted()) ||
+         !(hs == handed_hard_state_);
 }
 
 Ready Node::TakeReady() {
@@ -387,7 +388,7 @@ Ready Node::TakeReady() {
   rd.messages_after_persist = std::move(msgs_after_persist_);
   msgs_.clear();
   msgs_after_persist_.clear();
-  rd.committed_entries = log_.TakeCommitted(config_.max_msg_bytes);
+  if (!apply_paused_) rd.committed_entries = log_.TakeCommitted(config_.max_msg_bytes);
   rd.read_states = std::move(read_states_);
   read_states_.clear();
   return rd;

@@ -59,6 +59,13 @@ class Node {
   // election timeout. Returns InvalidArgument if not leader or `target` is not a member.
   common::Status TransferLeadership(NodeId target);
 
+  // While paused, Readys carry no committed entries: the state machine cannot take them now
+  // without blocking the driver (its storage is stalled). Everything else goes on: messages,
+  // persistence, commits. The apply lag grows meanwhile, and past
+  // Config::max_apply_lag_bytes proposals are refused (Busy).
+  void set_apply_paused(bool paused) { apply_paused_ = paused; }
+  bool apply_paused() const { return apply_paused_; }
+
   // Whether TakeReady() has anything to hand out.
   bool HasReady() const;
   // Hands out what the driver must do next (see Ready) and marks it handed out.
@@ -169,6 +176,7 @@ class Node {
   // Leaders: one Progress per other voter.
   std::map<NodeId, Progress> progress_;
   size_t uncommitted_bytes_ = 0;           // payload of this term's entries not yet committed
+  bool apply_paused_ = false;              // set_apply_paused
   bool broadcast_pending_ = false;         // new entries to send at the next TakeReady
   bool commit_broadcast_pending_ = false;  // the commit index moved: tell followers
 

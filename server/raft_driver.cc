@@ -169,6 +169,7 @@ void RaftDriver::Tick() {
   ticks_++;
   node_->Tick();
   ReleaseHeldIfNotLeader();
+  CheckApplyBlocked();
   sender_->Tick(node_->role() == raft::Role::kLeader, node_->term());
   receiver_->Tick();
   ExpireRequests();
@@ -207,6 +208,21 @@ void RaftDriver::Step(const raft::Message& m) {
   if (!active() || m.type == raft::MessageType::kSnapshot) return;
   node_->Step(m);
   ReleaseHeldIfNotLeader();
+}
+
+void RaftDriver::CheckApplyBlocked() {
+  // During an install the state machine belongs to the storage thread: not asked.
+  if (!options_.apply_would_block || installing_) return;
+  const bool blocked = options_.apply_would_block();
+  if (blocked == node_->apply_paused()) return;
+  node_->set_apply_paused(blocked);
+  if (blocked) {
+    apply_pauses_++;
+    Log(LogLevel::kVerbose, "applying paused: the state's storage would stall writes");
+  } else {
+    Log(LogLevel::kVerbose, "applying resumed");
+    wakeup_();  // what committed meanwhile is handed out at once
+  }
 }
 
 void RaftDriver::ReleaseHeldIfNotLeader() {

@@ -110,6 +110,11 @@ class RaftDriver {
     // become one log entry (protocol::EncodeBatch) at the next Flush: one entry to write,
     // send and apply for many client requests. 0: every proposal is an entry of its own.
     size_t max_batch_bytes = 0;
+    // Whether the state machine would block an apply now (kv::StateMachine::WritesWouldStall).
+    // Asked every tick; while it says so, the node hands out no committed entries
+    // (raft::Node::set_apply_paused) and the loop goes on serving peers and clients instead of
+    // waiting in LevelDB. Null: never.
+    std::function<bool()> apply_would_block;
     // Log lines (snapshot streams and installs). May be empty.
     std::function<void(LogLevel, std::string_view)> log;
   };
@@ -200,6 +205,10 @@ class RaftDriver {
   uint64_t acks_superseded() const { return acks_superseded_; }
   // Flushes that stopped with committed entries left to apply.
   uint64_t apply_yields() const { return apply_yields_; }
+  // Whether applying is held back now (Options::apply_would_block), and how many times it
+  // has been since Start.
+  bool apply_paused() const { return node_->apply_paused(); }
+  uint64_t apply_pauses() const { return apply_pauses_; }
   // Why the last proposal answered kBusy was refused.
   const std::string& busy_reason() const { return busy_reason_; }
 
@@ -236,6 +245,8 @@ class RaftDriver {
   void ProposeQueued();
   // Proposes (so answers kNotLeader) what Propose queued, once the node no longer leads.
   void ReleaseHeldIfNotLeader();
+  // Pauses or resumes applying as Options::apply_would_block says.
+  void CheckApplyBlocked();
   void Send(const raft::Message& m);
   // Sends the messages that waited for a durable step, holding back an AppendEntries success
   // until the steps made durable with it have been gone through (OnStorageNews).
@@ -304,6 +315,7 @@ class RaftDriver {
   std::vector<raft::Message> held_acks_;
   uint64_t acks_superseded_ = 0;
   uint64_t apply_yields_ = 0;
+  uint64_t apply_pauses_ = 0;
   common::Status failure_;
 
   std::mutex news_mu_;

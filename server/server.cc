@@ -227,6 +227,11 @@ common::Status Server::Start() {
       std::max<uint64_t>(4 * static_cast<uint64_t>(rc.election_ticks),
                          (4000 + config_.heartbeat_ms - 1) / config_.heartbeat_ms));
   dopts.background = std::make_unique<UvBackgroundWork>(loop_);
+  // Applying waits while the state's LevelDB would throttle or stop writes (compaction behind,
+  // on a saturated disk): the loop keeps its heartbeats and peers instead of sleeping in it.
+  dopts.apply_would_block = [storage = storage_.get()] {
+    return storage->state()->WritesWouldStall();
+  };
   dopts.log = [](LogLevel level, std::string_view line) {
     spdlog::log(SpdlogLevel(level), "raft: {}", line);
   };
@@ -1074,6 +1079,8 @@ std::string Server::Info(const std::vector<std::string>& sections) {
     line("raft_uncommitted_bytes",
          num(n.log().BytesBetween(n.log().committed(), n.log().last_index())));
     line("raft_apply_lag_bytes", num(n.log().BytesBetween(n.log().applied(), n.log().committed())));
+    line("raft_apply_paused", num(driver_->apply_paused() ? 1 : 0));
+    line("raft_apply_pauses", num(driver_->apply_pauses()));
     line("raft_log_reclaimed_index", num(driver_->log_reclaimed_index()));
     line("raft_snapshots_installed", num(driver_->snapshots_installed()));
     line("raft_snapshots_sent", num(driver_->snapshot_send_stats().completed));

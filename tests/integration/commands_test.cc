@@ -216,8 +216,8 @@ TEST_F(IntegrationCommands, InfoHasTheRaftSection) {
   for (const char* key :
        {"raft_term", "raft_commit_index", "raft_applied_index", "raft_last_index",
         "raft_snapshot_index", "raft_log_entries", "raft_log_bytes", "raft_uncommitted_bytes",
-        "raft_apply_lag_bytes", "raft_log_reclaimed_index", "raft_snapshots_installed",
-        "raft_snapshots_sent"}) {
+        "raft_apply_lag_bytes", "raft_apply_paused", "raft_apply_pauses",
+        "raft_log_reclaimed_index", "raft_snapshots_installed", "raft_snapshots_sent"}) {
     ASSERT_TRUE(m.count(key)) << key;
     EXPECT_FALSE(m[key].empty()) << key;
     EXPECT_EQ(m[key].find_first_not_of("0123456789"), std::string::npos) << key << "=" << m[key];

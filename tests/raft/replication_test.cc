@@ -424,6 +424,30 @@ TEST(Replication, ProposalsAreRefusedPastTheApplyLagLimit) {
   EXPECT_TRUE(leader.Propose("y", nullptr, nullptr).ok());
 }
 
+// A node whose state machine cannot take entries now (its storage stalled) pauses applying:
+// it still replicates, persists and commits, and hands the entries out once resumed.
+TEST(Replication, APausedNodeCommitsButAppliesOnlyOnceResumed) {
+  Cluster c(3);
+  ASSERT_TRUE(c.Elect(1));
+  c.Stabilize();
+  const size_t before = c.applied(2).size();
+  c.node(2).set_apply_paused(true);
+  const Index last = MustPropose(c.node(1), "a");
+  MustPropose(c.node(1), "b");
+  c.Stabilize();
+  c.Tick(1, 3);  // heartbeats carry the commit index
+  c.Stabilize();
+  EXPECT_EQ(c.node(2).log().committed(), last + 1);
+  EXPECT_EQ(c.node(2).log().persisted(), last + 1);
+  EXPECT_EQ(c.applied(2).size(), before);
+  EXPECT_EQ(c.applied(3).size(), before + 2);
+  c.node(2).set_apply_paused(false);
+  EXPECT_TRUE(c.node(2).HasReady());
+  c.Stabilize();
+  ASSERT_EQ(c.applied(2).size(), before + 2);
+  EXPECT_EQ(c.applied(2), c.applied(3));
+}
+
 TEST(Replication, CaughtUpFollowerLearnsCommitWithoutWaitingForAHeartbeat) {
   // One message in flight per follower: node 3's window is full when the commit moves, so
   // the commit broadcast skips it.

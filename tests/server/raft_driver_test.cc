@@ -46,6 +46,8 @@ struct ClusterOptions {
   size_t snapshot_window_chunks = 4;
   size_t max_msg_bytes = 0;  // 0: raft::Config's
   size_t max_batch_bytes = 0;
+  // Options::apply_would_block of node i (0-based); null: none.
+  std::function<bool(int)> apply_would_block;
 };
 
 class Cluster : public RaftDriver::Transport {
@@ -89,6 +91,9 @@ class Cluster : public RaftDriver::Transport {
     d.snapshot_bytes_per_tick = options_.snapshot_bytes_per_tick;
     d.snapshot_window_chunks = options_.snapshot_window_chunks;
     d.max_batch_bytes = options_.max_batch_bytes;
+    if (options_.apply_would_block) {
+      d.apply_would_block = [this, i] { return options_.apply_would_block(i); };
+    }
     auto background = std::make_unique<ManualBackgroundWork>();
     n.background = background.get();
     d.background = std::move(background);
@@ -346,6 +351,58 @@ TEST(RaftDriver, HeldWritesGoBeforeALeadershipTransfer) {
       c.driver(leader).TransferLeadership(static_cast<raft::NodeId>((leader + 1) % 3 + 1)).ok());
   ASSERT_TRUE(c.RunUntil([&] { return outcome.has_value(); }));
   EXPECT_EQ(*outcome, RaftDriver::Outcome::kApplied);
+}
+
+// While a node's state machine would block an apply, it applies nothing, yet keeps
+// replicating and leading; once it would not, it applies everything committed meanwhile.
+TEST(RaftDriver, ApplyingWaitsWhileTheStateWouldStallAndTheNodeGoesOn) {
+  std::vector<bool> blocked(3, false);
+  ClusterOptions options;
+  options.apply_would_block = [&blocked](int i) { return blocked[static_cast<size_t>(i)]; };
+  Cluster c(3, options);
+  ASSERT_TRUE(c.RunUntil([&] { return c.Leader() >= 0; }));
+  const int leader = c.Leader();
+  const int follower = (leader + 1) % 3;
+  // Settled: the leader's no-op applied by all.
+  ASSERT_TRUE(c.RunUntil([&] {
+    const raft::Index committed = c.driver(leader).node().log().committed();
+    return committed > 0 && c.state(0).applied_index() == committed &&
+           c.state(1).applied_index() == committed && c.state(2).applied_index() == committed;
+  }));
+  const raft::Index before = c.state(follower).applied_index();
+  blocked[static_cast<size_t>(follower)] = true;
+  blocked[static_cast<size_t>(leader)] = true;
+  ASSERT_TRUE(c.RunUntil(
+      [&] { return c.driver(follower).apply_paused() && c.driver(leader).apply_paused(); }));
+  int answered = 0;
+  for (int i = 0; i < 5; i++) {
+    c.driver(leader).Propose(SetCommand("p" + std::to_string(i), "v"),
+                             [&](RaftDriver::Outcome, const kv::ApplyResult*) { answered++; });
+  }
+  // Committed everywhere, applied only by the node that is not held back; many ticks pass
+  // (heartbeats go on: no election).
+  const raft::Term term = c.driver(leader).node().term();
+  ASSERT_TRUE(c.RunUntil([&] {
+    return c.driver(follower).node().log().committed() == before + 5 &&
+           c.state((leader + 2) % 3).applied_index() == before + 5;
+  })) << "leader committed "
+      << c.driver(leader).node().log().committed() << " last "
+      << c.driver(leader).node().log().last_index() << "; follower committed "
+      << c.driver(follower).node().log().committed() << "; other applied "
+      << c.state((leader + 2) % 3).applied_index() << "; before " << before;
+  c.RunUntil([] { return false; }, 2000);
+  EXPECT_EQ(c.state(follower).applied_index(), before);
+  EXPECT_EQ(c.state(leader).applied_index(), before);
+  EXPECT_EQ(answered, 0);
+  EXPECT_EQ(c.Leader(), leader);
+  EXPECT_EQ(c.driver(leader).node().term(), term);
+  EXPECT_EQ(c.driver(follower).apply_pauses(), 1u);
+  blocked.assign(3, false);
+  ASSERT_TRUE(c.RunUntil([&] {
+    return answered == 5 && c.state(follower).applied_index() == before + 5 &&
+           c.state(leader).applied_index() == before + 5;
+  }));
+  EXPECT_FALSE(c.driver(follower).apply_paused());
 }
 
 TEST(RaftDriver, FollowerRefusesAndLeaderServesReads) {
