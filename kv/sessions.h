@@ -106,7 +106,7 @@ class SessionTable {
   uint64_t time_ms_ = 0;
   uint64_t count_ = 0;
   // Sessions erased by the entry being applied (its batch not yet written): at most
-  // kMaxExpiriesPerEntry + 1.
+  // kMaxExpiriesPerEntry, plus one per command of the entry.
   std::vector<uint64_t> erased_;
   // No session expires before this cluster time (a lower bound: Advance looks again then).
   uint64_t next_expiry_ms_ = std::numeric_limits<uint64_t>::max();

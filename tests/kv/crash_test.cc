@@ -1,7 +1,8 @@
 // Crash consistency of a node's storage (NodeStorage on FaultInjectionEnv): a random workload
-// of appends, truncations, commits, applies, compactions and snapshot installs, crashed at
-// random points (between operations and in the middle of them, with and without a torn
-// tail), each crash followed by a reopen that must succeed and find:
+// of appends (of single commands and of batches), truncations, commits, applies, compactions
+// and snapshot installs, crashed at random points (between operations and in the middle of
+// them, with and without a torn tail), each crash followed by a reopen that must succeed and
+// find:
 //   - everything a synced write acknowledged (hard state, log entries);
 //   - term and vote as last synced;
 //   - an applied index no further than what was applied, never behind what was made durable
@@ -15,6 +16,8 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "kv/fault_env.h"
 #include "kv/node_storage.h"
@@ -96,6 +99,11 @@ class CrashTest {
     Entry e{term, index, raft::EntryType::kNormal, ""};
     if (Chance(0.1)) {
       e.type = raft::EntryType::kNoop;
+    } else if (Chance(0.3)) {
+      // A batch: the writes of a leader's loop pass, applied as one entry.
+      std::vector<std::string> commands;
+      for (uint64_t n = 2 + Uniform(3); commands.size() < n;) commands.push_back(NewCommand());
+      e.data = protocol::EncodeBatch(commands);
     } else {
       e.data = NewCommand();
     }
@@ -108,11 +116,13 @@ class CrashTest {
     for (Index i = 1; i <= index; i++) {
       const Entry& e = committed_.at(i);
       if (e.type != raft::EntryType::kNormal) continue;
-      protocol::Command c;
-      if (!protocol::DecodeCommand(e.data, &c).ok()) continue;
-      for (const protocol::Op& op : c.ops) {
-        if (op.code == protocol::OpCode::kSet) kv[op.keys[0]] = op.values[0];
-        if (op.code == protocol::OpCode::kDel) kv.erase(op.keys[0]);
+      std::vector<protocol::Command> commands;
+      if (!protocol::DecodeEntry(e.data, &commands).ok()) continue;
+      for (const protocol::Command& c : commands) {
+        for (const protocol::Op& op : c.ops) {
+          if (op.code == protocol::OpCode::kSet) kv[op.keys[0]] = op.values[0];
+          if (op.code == protocol::OpCode::kDel) kv.erase(op.keys[0]);
+        }
       }
     }
     return kv;
