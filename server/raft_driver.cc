@@ -135,6 +135,10 @@ void RaftDriver::Stop() {
   news_stopped_ = true;
 }
 
+void RaftDriver::AnswerAll(std::vector<ProposeCallback>* cbs, Outcome outcome) {
+  for (ProposeCallback& cb : *cbs) cb(outcome, nullptr);
+}
+
 void RaftDriver::Fail(const common::Status& s) {
   if (!failure_.ok()) return;
   failure_ = s;
@@ -148,10 +152,8 @@ void RaftDriver::Fail(const common::Status& s) {
   queued.swap(queued_cbs_);
   queued_.clear();
   queued_bytes_ = 0;
-  for (auto& [_, p] : proposals) {
-    for (ProposeCallback& cb : p.cbs) cb(Outcome::kFailed, nullptr);
-  }
-  for (ProposeCallback& cb : queued) cb(Outcome::kFailed, nullptr);
+  for (auto& [_, p] : proposals) AnswerAll(&p.cbs, Outcome::kFailed);
+  AnswerAll(&queued, Outcome::kFailed);
   auto waiting = std::move(reads_waiting_);
   reads_waiting_.clear();
   for (auto& [_, w] : waiting) w.cb(Outcome::kFailed);
@@ -185,7 +187,7 @@ void RaftDriver::ExpireRequests() {
     }
     std::vector<ProposeCallback> cbs = std::move(it->second.cbs);
     it = proposals_.erase(it);
-    for (ProposeCallback& cb : cbs) cb(Outcome::kUnknown, nullptr);
+    AnswerAll(&cbs, Outcome::kUnknown);
   }
   // Read contexts grow with time: the expired ones come first.
   while (!reads_waiting_.empty() && reads_waiting_.begin()->second.deadline <= ticks_) {
@@ -306,7 +308,7 @@ void RaftDriver::ProposeQueued() {
 
 void RaftDriver::ProposeEntry(std::string data, std::vector<ProposeCallback> cbs) {
   if (!active()) {
-    for (ProposeCallback& cb : cbs) cb(Outcome::kFailed, nullptr);
+    AnswerAll(&cbs, Outcome::kFailed);
     return;
   }
   raft::Index index;
@@ -315,14 +317,11 @@ void RaftDriver::ProposeEntry(std::string data, std::vector<ProposeCallback> cbs
   if (!s.ok()) {
     // Never proposed: another node leads, or a transfer or back-pressure holds proposals.
     if (s.code() == common::Status::Code::kBusy) busy_reason_ = s.message();
-    const Outcome o =
-        s.code() == common::Status::Code::kBusy ? Outcome::kBusy : Outcome::kNotLeader;
-    for (ProposeCallback& cb : cbs) cb(o, nullptr);
+    AnswerAll(&cbs, s.code() == common::Status::Code::kBusy ? Outcome::kBusy : Outcome::kNotLeader);
     return;
   }
   // An earlier proposal waiting at this index was overwritten: it may or may not have been
-  // applied elsewhere.
-  // The new proposal is in place before their callbacks run.
+  // applied elsewhere. The new proposal is in place before its callbacks run.
   std::vector<ProposeCallback> overwritten;
   auto it = proposals_.find(index);
   if (it != proposals_.end()) {
@@ -331,7 +330,7 @@ void RaftDriver::ProposeEntry(std::string data, std::vector<ProposeCallback> cbs
   } else {
     proposals_.emplace(index, PendingProposal{term, Deadline(), std::move(cbs)});
   }
-  for (ProposeCallback& cb : overwritten) cb(Outcome::kUnknown, nullptr);
+  AnswerAll(&overwritten, Outcome::kUnknown);
 }
 
 void RaftDriver::Read(ReadCallback cb) {
@@ -414,10 +413,12 @@ void RaftDriver::Apply(const std::vector<raft::Entry>& entries) {
     const bool ours = it->second.term == e.term;
     proposals_.erase(it);
     const std::vector<kv::ApplyResult>& batch = results[i].batch;
+    if (!ours) {
+      AnswerAll(&cbs, Outcome::kUnknown);
+      continue;
+    }
     for (size_t j = 0; j < cbs.size(); j++) {
-      if (!ours) {
-        cbs[j](Outcome::kUnknown, nullptr);
-      } else if (batch.size() == cbs.size()) {
+      if (batch.size() == cbs.size()) {
         cbs[j](Outcome::kApplied, &batch[j]);
       } else {
         cbs[j](Outcome::kApplied, &results[i]);  // one command, or an undecodable entry's error
@@ -596,7 +597,7 @@ void RaftDriver::AfterInstall(const raft::SnapshotMeta& meta) {
     for (ProposeCallback& cb : it->second.cbs) unknown.push_back(std::move(cb));
   }
   proposals_.erase(proposals_.begin(), end);
-  for (ProposeCallback& cb : unknown) cb(Outcome::kUnknown, nullptr);
+  AnswerAll(&unknown, Outcome::kUnknown);
 }
 
 void RaftDriver::OnStorageNews() {

@@ -239,6 +239,8 @@ class RaftDriver {
   bool active() const { return failure_.ok() && !stopped_; }
   // The storage thread's report (on that thread): hands it over and wakes the loop.
   void OnStorageDone(uint64_t id, const common::Status& status);
+  // Calls each of `cbs` with `outcome` and no result (every outcome but kApplied).
+  static void AnswerAll(std::vector<ProposeCallback>* cbs, Outcome outcome);
   // Proposes one entry whose commands' callbacks are `cbs`.
   void ProposeEntry(std::string data, std::vector<ProposeCallback> cbs);
   // Proposes what Propose queued, as one entry.

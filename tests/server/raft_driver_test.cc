@@ -246,10 +246,15 @@ std::string IncrCommand(const std::string& key) {
   return protocol::EncodeCommand(c);
 }
 
-TEST(RaftDriver, BatchableProposalsOfALoopPassShareAnEntryInOrder) {
+// Options under which a leader holds batchable proposals for its loop pass's entry.
+ClusterOptions Batching() {
   ClusterOptions options;
   options.max_batch_bytes = 64 << 10;
-  Cluster c(3, options);
+  return options;
+}
+
+TEST(RaftDriver, BatchableProposalsOfALoopPassShareAnEntryInOrder) {
+  Cluster c(3, Batching());
   ASSERT_TRUE(c.RunUntil([&] { return c.Leader() >= 0; }));
   const int leader = c.Leader();
   const int follower = (leader + 1) % 3;
@@ -306,9 +311,7 @@ TEST(RaftDriver, BatchableProposalsOfALoopPassShareAnEntryInOrder) {
 // A leader that steps down with writes held (not yet proposed) answers them kNotLeader at
 // once, in order, before anything later could be routed to the new leader ahead of them.
 TEST(RaftDriver, HeldWritesAreAnsweredAtOnceWhenTheLeaderStepsDown) {
-  ClusterOptions options;
-  options.max_batch_bytes = 64 << 10;
-  Cluster c(3, options);
+  Cluster c(3, Batching());
   ASSERT_TRUE(c.RunUntil([&] { return c.Leader() >= 0; }));
   const int leader = c.Leader();
   std::vector<std::pair<int, RaftDriver::Outcome>> answers;
@@ -338,9 +341,7 @@ TEST(RaftDriver, HeldWritesAreAnsweredAtOnceWhenTheLeaderStepsDown) {
 
 // Held writes are proposed before a leadership transfer starts (which refuses proposals).
 TEST(RaftDriver, HeldWritesGoBeforeALeadershipTransfer) {
-  ClusterOptions options;
-  options.max_batch_bytes = 64 << 10;
-  Cluster c(3, options);
+  Cluster c(3, Batching());
   ASSERT_TRUE(c.RunUntil([&] { return c.Leader() >= 0; }));
   const int leader = c.Leader();
   std::optional<RaftDriver::Outcome> outcome;
