@@ -554,14 +554,14 @@ const KeySpec kKeys[] = {
        return ParseNumber("heartbeat-ms", a[0], 1, 60000, &p->config.heartbeat_ms);
      }},
     {"snapshot-entries", "<n>", "10000",
-     "snapshot and compact the log after this many applied entries; 0: no entry-count trigger",
+     "snapshot and compact the log after this many applied writes; 0: no write-count trigger",
      false,
      [](const Args& a, Pending* p) {
        return ParseNumber("snapshot-entries", a[0], 0, std::numeric_limits<uint64_t>::max(),
                           &p->config.snapshot_entries);
      }},
     {"snapshot-keep-entries", "<n>", "1000",
-     "how many applied entries a compaction leaves in the log for followers a little behind", false,
+     "how many applied writes a compaction leaves in the log for followers a little behind", false,
      [](const Args& a, Pending* p) {
        return ParseNumber("snapshot-keep-entries", a[0], 0, std::numeric_limits<uint64_t>::max(),
                           &p->config.snapshot_keep_entries);

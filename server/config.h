@@ -133,13 +133,14 @@ struct Config {
   // heartbeat-ms: how often a leader sends heartbeats; 1..60000.
   uint32_t heartbeat_ms = 50;
 
-  // snapshot-entries: take a snapshot and compact the log once this many entries have been
-  // applied since the last one; 0: no entry-count trigger (with snapshot-log-bytes 0 as well,
-  // never automatically; RAFT.COMPACT still works).
+  // snapshot-entries: take a snapshot and compact the log once this many writes have been
+  // applied since the last one (a batch entry counts its writes); 0: no write-count trigger (with
+  // snapshot-log-bytes 0 as well, never automatically; RAFT.COMPACT still works).
   uint64_t snapshot_entries = 10000;
 
-  // snapshot-keep-entries: how many applied entries a compaction keeps in the log, so that a
-  // follower that is a little behind catches up from the log rather than by snapshot.
+  // snapshot-keep-entries: how many applied writes the entries a compaction keeps in the log
+  // hold, so that a follower that is a little behind catches up from the log rather than by
+  // snapshot.
   uint64_t snapshot_keep_entries = 1000;
 
   // snapshot-log-bytes: also take a snapshot once the applied entries in the log hold this

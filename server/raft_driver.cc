@@ -68,7 +68,9 @@ common::Status RaftDriver::Start() {
   key_count_ = storage_->state()->key_count();
   session_count_ = storage_->state()->session_count();
   node_ = std::make_unique<raft::Node>(config_, state);
-  snapshot_applied_ = compact_target_ = state.snapshot.index;
+  compact_target_ = state.snapshot.index;
+  // Applied before this process: one command per entry (CommandCounts' rule).
+  commands_since_compaction_ = applied > state.snapshot.index ? applied - state.snapshot.index : 0;
   storage_thread_ = std::make_unique<StorageThread>(
       storage_->log(), [this](uint64_t id, const common::Status& st) { OnStorageDone(id, st); });
 
@@ -403,6 +405,11 @@ void RaftDriver::Apply(const std::vector<raft::Entry>& entries) {
     return;
   }
   applied_ = entries.back().index;
+  for (size_t i = 0; i < entries.size(); i++) {
+    const uint64_t commands = std::max<size_t>(results[i].batch.size(), 1);
+    commands_.Add(entries[i].index, commands);
+    commands_since_compaction_ += commands;
+  }
   key_count_ = storage_->state()->key_count();
   session_count_ = storage_->state()->session_count();
   for (size_t i = 0; i < entries.size() && !proposals_.empty(); i++) {
@@ -515,6 +522,7 @@ void RaftDriver::Flush() {
 void RaftDriver::StartCompaction(raft::Index index) {
   if (index <= std::max(compact_target_, node_->log().snapshot().index)) return;
   compact_target_ = index;
+  commands_.DropThrough(index);
   PendingStep pending;
   pending.id = ++next_step_id_;
   pending.compacted_to = index;
@@ -534,12 +542,12 @@ void RaftDriver::MaybeCompact() {
   raft::Index applied = storage_->state()->applied_index();
   raft::Index done = std::max(compact_target_, log.snapshot().index);
   const uint64_t max_bytes = options_.snapshot_log_bytes;
-  bool by_entries =
-      options_.snapshot_entries > 0 && applied >= snapshot_applied_ + options_.snapshot_entries;
+  bool by_commands =
+      options_.snapshot_entries > 0 && commands_since_compaction_ >= options_.snapshot_entries;
   bool by_bytes = max_bytes > 0 && log.BytesBetween(done, applied) >= max_bytes;
-  if (!by_entries && !by_bytes) return;
-  snapshot_applied_ = applied;
-  raft::Index to = applied > options_.compact_keep_tail ? applied - options_.compact_keep_tail : 0;
+  if (!by_commands && !by_bytes) return;
+  commands_since_compaction_ = 0;
+  raft::Index to = commands_.TailStart(applied, options_.compact_keep_tail);
   if (max_bytes > 0 && log.BytesBetween(to, applied) > max_bytes / 2) {
     // The tail holds at most half the byte limit: the first index past which it fits.
     raft::Index lo = to, hi = applied;
@@ -575,7 +583,7 @@ common::Status RaftDriver::CompactNow(raft::Index* snapshot_index) {
   if (installing_) return common::Status::Busy("a snapshot install is under way");
   raft::Index applied = storage_->state()->applied_index();
   StartCompaction(applied);
-  snapshot_applied_ = std::max(snapshot_applied_, applied);
+  commands_since_compaction_ = 0;
   *snapshot_index = std::max(compact_target_, node_->log().snapshot().index);
   return common::Status::OK();
 }
@@ -586,7 +594,8 @@ void RaftDriver::AfterInstall(const raft::SnapshotMeta& meta) {
   key_count_ = storage_->state()->key_count();
   session_count_ = storage_->state()->session_count();
   snapshots_installed_++;
-  snapshot_applied_ = std::max(snapshot_applied_, meta.index);
+  commands_.Clear();
+  commands_since_compaction_ = 0;
   Log(LogLevel::kNotice, "installed snapshot " + std::to_string(meta.index) + " (term " +
                              std::to_string(meta.term) + ")");
   // Proposals at or below the snapshot were never applied here, so their outcome is unknown

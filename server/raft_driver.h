@@ -15,10 +15,12 @@
 // that gets no read point within the request timeout ends with kUnknown too. The timeout
 // counts ticks, so it is as deterministic as the rest of the driver.
 //
-// Log compaction. Once Options::snapshot_entries entries have been applied since the last
+// Log compaction. Once Options::snapshot_entries commands have been applied since the last
 // compaction, or the applied entries in the log hold Options::snapshot_log_bytes, the log is
-// compacted up to the applied index minus Options::compact_keep_tail (kept so that a follower
-// a little behind catches up from the log, not by a snapshot; at most half the byte limit);
+// compacted up to the applied index less a tail of entries holding Options::compact_keep_tail
+// commands (kept so that a follower a little behind catches up from the log, not by a
+// snapshot; at most half the byte limit). Commands, not entries: a batch entry holds many
+// (CommandCounts);
 // CompactNow() compacts up to the applied index itself. Compaction is a step on the storage
 // thread, in order with the log writes: sync the state machine (everything applied before the
 // step was made), then drop the entries; only then is the Node told (Node::Compact). The loop
@@ -59,6 +61,7 @@
 #include "protocol/peer.h"
 #include "raft/node.h"
 #include "server/background_work.h"
+#include "server/command_counts.h"
 #include "server/config.h"
 #include "server/snapshot_stream.h"
 #include "server/storage_thread.h"
@@ -81,12 +84,13 @@ class RaftDriver {
   };
 
   struct Options {
-    // Compact the log once this many entries have been applied since the last compaction
-    // (the `snapshot-entries` configuration key); 0: only CompactNow() compacts.
+    // Compact the log once this many commands have been applied since the last compaction
+    // (the `snapshot-entries` configuration key; a batch entry counts its commands); 0: only
+    // CompactNow() compacts.
     uint64_t snapshot_entries = 0;
-    // Entries an automatic compaction keeps below the applied index, for followers a little
-    // behind (etcd keeps 5000 of its default 100000; this is sized for snapshot-entries'
-    // default of 10000).
+    // The commands an automatic compaction keeps in the entries below the applied index, for
+    // followers a little behind (etcd keeps 5000 of its default 100000; this is sized for
+    // snapshot-entries' default of 10000).
     raft::Index compact_keep_tail = 1000;
     // Also compact once the applied entries in the log hold this many bytes (whichever limit
     // comes first), and keep at most half of it as the tail: the log stays bounded in bytes
@@ -288,9 +292,11 @@ class RaftDriver {
   uint64_t key_count_ = 0;
   uint64_t session_count_ = 0;
   uint64_t snapshots_installed_ = 0;
-  // The applied index when the last automatic compaction was decided (or a snapshot
-  // installed); the next comes snapshot_entries later.
-  raft::Index snapshot_applied_ = 0;
+  // The commands of the applied entries the log holds past the last compaction target, and
+  // how many were applied since the last compaction was decided (or a snapshot installed):
+  // the next comes once that reaches snapshot_entries.
+  CommandCounts commands_;
+  uint64_t commands_since_compaction_ = 0;
   // The highest index a compaction was submitted for.
   raft::Index compact_target_ = 0;
   // Dropped entries up to here have had their range compacted; one such work at a time.

@@ -636,6 +636,50 @@ TEST(RaftDriver, CompactionKeepsATailAndTellsTheNode) {
   EXPECT_TRUE(c.state(leader).Get("key0", &v).ok());
 }
 
+// A batch entry holds many writes, and compaction counts writes: 5 entries of 8 writes
+// each are 40 writes, four times snapshot_entries, though fewer entries than it; and the
+// tail of 5 writes keeps no whole entry of 8.
+TEST(RaftDriver, CompactionCountsTheCommandsOfBatchEntries) {
+  ClusterOptions o = Batching();
+  o.snapshot_entries = 10;
+  o.compact_keep_tail = 5;
+  Cluster c(3, o);
+  ASSERT_TRUE(c.RunUntil([&] { return c.Leader() >= 0; }));
+  const int leader = c.Leader();
+  const raft::Index first = c.driver(leader).node().log().last_index();
+  int applied = 0;
+  for (int round = 0; round < 5; round++) {
+    for (int i = 0; i < 8; i++) {
+      c.driver(leader).Propose(
+          SetCommand("key" + std::to_string(round * 8 + i), "v"),
+          [&](RaftDriver::Outcome outcome, const kv::ApplyResult*) {
+            if (outcome == RaftDriver::Outcome::kApplied) applied++;
+          },
+          /*batchable=*/true);
+    }
+    // Applied everywhere before the next: each node decides its compactions as it applies.
+    ASSERT_TRUE(c.RunUntil([&] {
+      const raft::Index to = c.driver(leader).node().log().last_index();
+      for (int i = 0; i < 3; i++) {
+        if (c.state(i).applied_index() != to) return false;
+      }
+      return applied == (round + 1) * 8;
+    }));
+  }
+  const raft::Index last = c.driver(leader).node().log().last_index();
+  ASSERT_EQ(last, first + 5) << "one entry per round";
+  // Compactions after the second and the fourth batch (10 writes each time), each up to the
+  // applied index at the time.
+  ASSERT_TRUE(c.RunUntil([&] {
+    for (int i = 0; i < 3; i++) {
+      if (c.driver(i).node().log().snapshot().index != first + 4) return false;
+    }
+    return true;
+  }));
+  std::string v;
+  EXPECT_TRUE(c.state(leader).Get("key39", &v).ok());
+}
+
 // Entries large enough that the entry count alone would let the log grow: the byte limit
 // compacts it, the tail keeps at most half the limit, and the dropped range is compacted in
 // LevelDB afterwards.
