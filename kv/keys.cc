@@ -100,6 +100,16 @@ bool DecodeHardState(std::string_view value, raft::HardState* hs) {
          value.empty();
 }
 
+std::string EncodeFormat(uint32_t version) {
+  std::string body;
+  common::PutFixed32(&body, version);
+  return Seal(kFormat, body);
+}
+
+bool DecodeFormat(std::string_view value, uint32_t* version) {
+  return Unseal(kFormat, &value) && common::GetFixed32(&value, version) && value.empty();
+}
+
 std::string EncodeSnapshotMeta(const raft::SnapshotMeta& meta) {
   std::string body;
   common::PutFixed64(&body, meta.index);

@@ -9,6 +9,9 @@
 //                            forward at open after a crash mid-install, kv/node_storage.h).
 //     "s"                    log snapshot metadata: crc32c | index(fixed64) | term(fixed64).
 //                            Every entry up to `index` is covered by the state machine.
+//     "f"                    format: crc32c | version(fixed32), what this directory's entries
+//                            may hold (kFormatVersion). Absent: written before it was kept,
+//                            version 1. A version above kFormatVersion is refused at open.
 //     "e" <index:BE64>       a log entry: crc32c | term(fixed64) | type(1 byte) | data.
 //                            Big-endian indexes sort numerically. The checksum covers the
 //                            key's index too, so an entry moved to another key is caught.
@@ -69,6 +72,14 @@ inline constexpr std::string_view kBatchTrailer = "~";
 // Appends the trailer to `batch` and writes it (synced if `sync`): every batch raftkv writes
 // goes through here, so that none lacks its trailer.
 leveldb::Status WriteSealed(leveldb::DB* db, bool sync, leveldb::WriteBatch* batch);
+
+// The data directory's format: 1, entries hold one command each; 2, an entry may also hold a
+// batch of them (protocol::EncodeBatch). A binary that reads version N opens any directory of
+// version N or below and refuses a newer one, which it could misread.
+inline constexpr std::string_view kFormat = "f";
+inline constexpr uint32_t kFormatVersion = 2;
+std::string EncodeFormat(uint32_t version);
+bool DecodeFormat(std::string_view value, uint32_t* version);
 
 inline constexpr std::string_view kHardState = "h";
 inline constexpr std::string_view kSnapshotMeta = "s";

@@ -45,6 +45,13 @@ common::Status LogStore::Open(const std::string& path, const Options& options,
   store->torn_tails_cut_ = trimmed;
   common::Status st = store->Check();
   if (!st.ok()) return st;
+  if (store->format_ < keys::kFormatVersion) {
+    // New, or written by a version that did not know batches: from now on it may hold them.
+    leveldb::WriteBatch batch;
+    batch.Put(std::string(keys::kFormat), keys::EncodeFormat(keys::kFormatVersion));
+    st = FromLevelDB(keys::WriteSealed(store->db_.get(), true, &batch), "raft log: write format");
+    if (!st.ok()) return st;
+  }
   *out = std::move(store);
   return common::Status::OK();
 }
@@ -53,7 +60,23 @@ common::Status LogStore::Check() {
   leveldb::ReadOptions ro;
   ro.verify_checksums = true;
   std::string value;
-  leveldb::Status s = db_->Get(ro, std::string(keys::kHardState), &value);
+  // First: a newer format may encode everything else differently.
+  leveldb::Status s = db_->Get(ro, std::string(keys::kFormat), &value);
+  format_ = 1;
+  if (s.ok()) {
+    if (!keys::DecodeFormat(value, &format_)) {
+      return common::Status::Corruption("raft log: format record fails its checksum");
+    }
+    if (format_ > keys::kFormatVersion) {
+      return common::Status::InvalidArgument(
+          "raft log: data format " + std::to_string(format_) + " is newer than this " +
+          "raftkv-server reads (" + std::to_string(keys::kFormatVersion) +
+          "): the directory was written by a newer version; run that version or a later one");
+    }
+  } else if (!s.IsNotFound()) {
+    return FromLevelDB(s, "raft log: read format");
+  }
+  s = db_->Get(ro, std::string(keys::kHardState), &value);
   if (s.ok()) {
     if (!keys::DecodeHardState(value, &hard_state_)) {
       return common::Status::Corruption("raft log: hard state fails its checksum");

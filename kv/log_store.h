@@ -5,7 +5,10 @@
 // Opening checks the whole log: the hard state and snapshot metadata decode, entries are
 // contiguous from the snapshot index + 1, terms never decrease, every checksum matches, and
 // the hard state's term is not below the last entry's. Otherwise Open fails with Corruption
-// naming what and where. LevelDB runs with paranoid_checks; RepairDB is never called.
+// naming what and where. LevelDB runs with paranoid_checks; RepairDB is never called. Before
+// all that, the directory's format (kv/keys.h, kFormat): one newer than this binary reads is
+// refused (InvalidArgument), an older or unmarked one is marked with the current version once
+// the checks pass.
 //
 // A write that fails (ENOSPC, EIO) leaves the database as it was before that batch (LevelDB
 // batches are atomic) and the store refuses every later write: the caller must stop
@@ -78,6 +81,8 @@ class LogStore : public raft::LogStorage {
   uint64_t syncs() const { return syncs_; }
   // Write-ahead logs whose torn tail was cut at open (kv/torn_tail.h).
   int torn_tails_cut() const { return torn_tails_cut_; }
+  // The format the directory had when opened (1 if unmarked); it is kFormatVersion now.
+  uint32_t format_at_open() const { return format_; }
 
  private:
   LogStore(std::shared_ptr<leveldb::Env> env, leveldb::DB* db);
@@ -92,6 +97,7 @@ class LogStore : public raft::LogStorage {
   raft::Index last_index_ = 0;
   uint64_t syncs_ = 0;
   int torn_tails_cut_ = 0;
+  uint32_t format_ = 1;
   common::Status failed_;  // first write failure: every later write returns it
 };
 

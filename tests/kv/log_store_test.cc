@@ -72,6 +72,15 @@ class LogStoreTest : public ::testing::TestWithParam<bool> {
     ASSERT_TRUE(db->Put(leveldb::WriteOptions(), key, value).ok());
     delete db;
   }
+  void RawDelete(const std::string& key) {
+    store_.reset();
+    leveldb::Options o;
+    o.env = env_;
+    leveldb::DB* db = nullptr;
+    ASSERT_TRUE(leveldb::DB::Open(o, dir_, &db).ok());
+    ASSERT_TRUE(db->Delete(leveldb::WriteOptions(), key).ok());
+    delete db;
+  }
   // Flips one bit in the first byte of `needle` inside some file of the database whose name
   // ends with `suffix`. Returns whether it found it.
   bool FlipBitIn(const std::string& suffix, const std::string& needle) {
@@ -279,6 +288,40 @@ TEST_P(LogStoreTest, HardStateTermBelowTheLogFailsOpen) {
   MustOpen();
   ASSERT_TRUE(store_->Save(HardState{1, 1, 0}, MakeEntries(1, {1}), true).ok());
   RawPut(keys::EntryKey(2), keys::EncodeEntry(MakeEntries(2, {5})[0]));
+  common::Status s = Open();
+  EXPECT_EQ(s.code(), common::Status::Code::kCorruption) << s.ToString();
+}
+
+TEST_P(LogStoreTest, TheFormatIsMarkedAndANewerOneIsRefusedWithoutLosingAnything) {
+  MustOpen();
+  EXPECT_EQ(store_->format_at_open(), 1u);  // a new directory, unmarked until now
+  ASSERT_TRUE(store_->Save(HardState{1, 1, 0}, MakeEntries(1, {1, 1}), true).ok());
+  MustOpen();
+  EXPECT_EQ(store_->format_at_open(), keys::kFormatVersion);
+  RawPut(std::string(keys::kFormat), keys::EncodeFormat(keys::kFormatVersion + 1));
+  common::Status s = Open();
+  ASSERT_EQ(s.code(), common::Status::Code::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("newer"), std::string::npos) << s.ToString();
+  // Refused, not changed: with its own version back, the log is all there.
+  RawPut(std::string(keys::kFormat), keys::EncodeFormat(keys::kFormatVersion));
+  MustOpen();
+  EXPECT_EQ(MustLoad().entries.size(), 2u);
+}
+
+TEST_P(LogStoreTest, AnUnmarkedLogOpensAsVersionOneAndIsMarked) {
+  MustOpen();
+  ASSERT_TRUE(store_->Save(HardState{1, 1, 0}, MakeEntries(1, {1, 1, 1}), true).ok());
+  RawDelete(std::string(keys::kFormat));  // as an older version left it
+  MustOpen();
+  EXPECT_EQ(store_->format_at_open(), 1u);
+  EXPECT_EQ(MustLoad().entries.size(), 3u);
+  MustOpen();
+  EXPECT_EQ(store_->format_at_open(), keys::kFormatVersion);
+}
+
+TEST_P(LogStoreTest, AFormatRecordFailingItsChecksumFailsOpen) {
+  MustOpen();
+  RawPut(std::string(keys::kFormat), "not a format record");
   common::Status s = Open();
   EXPECT_EQ(s.code(), common::Status::Code::kCorruption) << s.ToString();
 }
