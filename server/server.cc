@@ -5,12 +5,14 @@
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <iterator>
 
 #include "common/check.h"
 #include "common/strings.h"
@@ -34,22 +36,69 @@ std::string WrongArgs(const std::string& name) {
   return ErrorReply("ERR wrong number of arguments for '" + name + "' command");
 }
 
-// The allocator this process runs with, as INFO's mem_allocator: "jemalloc-<version>" when
-// jemalloc's mallctl is linked in (raftkv-server's default build), else "libc" (which is also
-// what a sanitizer build says, whose allocator is the sanitizer's).
+// jemalloc's mallctl when it is linked in (raftkv-server's default build), else null (a build
+// without it, or a sanitizer build, whose allocator is the sanitizer's).
+using MallctlFn = int (*)(const char*, void*, size_t*, void*, size_t);
+MallctlFn Mallctl() {
+  static const MallctlFn fn = reinterpret_cast<MallctlFn>(dlsym(RTLD_DEFAULT, "mallctl"));
+  return fn;
+}
+
+// The allocator this process runs with, as INFO's mem_allocator: "jemalloc-<version>" or
+// "libc".
 const std::string& MemAllocator() {
   static const std::string name = [] {
-    using Mallctl = int (*)(const char*, void*, size_t*, void*, size_t);
-    auto mallctl = reinterpret_cast<Mallctl>(dlsym(RTLD_DEFAULT, "mallctl"));
     const char* version = nullptr;
     size_t size = sizeof(version);
-    if (mallctl != nullptr && mallctl("version", &version, &size, nullptr, 0) == 0 &&
+    if (Mallctl() != nullptr && Mallctl()("version", &version, &size, nullptr, 0) == 0 &&
         version != nullptr) {
       return "jemalloc-" + std::string(version);
     }
     return std::string("libc");
   }();
   return name;
+}
+
+// The process's resident set in bytes (INFO used_memory_rss); 0 if /proc cannot tell.
+uint64_t ResidentBytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%llu %llu", &size, &resident);
+  std::fclose(f);
+  if (n != 2) return 0;
+  return static_cast<uint64_t>(resident) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+// The bytes the allocator has handed out and not taken back (INFO used_memory): jemalloc's
+// stats.allocated, refreshed; without jemalloc, the resident set.
+uint64_t AllocatedBytes() {
+  if (Mallctl() != nullptr) {
+    uint64_t epoch = 1;
+    size_t epoch_size = sizeof(epoch);
+    size_t allocated = 0;
+    size_t size = sizeof(allocated);
+    if (Mallctl()("epoch", &epoch, &epoch_size, &epoch, epoch_size) == 0 &&
+        Mallctl()("stats.allocated", &allocated, &size, nullptr, 0) == 0) {
+      return allocated;
+    }
+  }
+  return ResidentBytes();
+}
+
+// Bytes as Redis writes them for humans: "0B", "512B", "1.50K", "12.25M".
+std::string HumanBytes(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"K", "M", "G", "T", "P"};
+  if (bytes < 1024) return std::to_string(bytes) + "B";
+  double v = static_cast<double>(bytes) / 1024;
+  size_t unit = 0;
+  while (v >= 1024 && unit + 1 < std::size(kUnits)) {
+    v /= 1024;
+    unit++;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f%s", v, kUnits[unit]);
+  return buf;
 }
 
 // Redis's check on a client name (CLIENT SETNAME, HELLO SETNAME): printable ASCII without spaces;
@@ -1008,7 +1057,6 @@ std::string Server::Info(const std::vector<std::string>& sections) {
     uint64_t uptime = (uv_now(loop_) - start_time_ms_) / 1000;
     section("Server");
     line("redis_version", "7.0.0");
-    line("mem_allocator", MemAllocator());
     line("raftkv_version", "0.1.0");
     line("redis_mode", "standalone");
     line("arch_bits", num(sizeof(void*) * 8));
@@ -1024,6 +1072,19 @@ std::string Server::Info(const std::vector<std::string>& sections) {
     line("connected_clients", num(cs.connected_clients));
     line("maxclients", num(config_.maxclients));
     line("blocked_clients", "0");
+  }
+  if (wanted("memory")) {
+    section("Memory");
+    const uint64_t used = AllocatedBytes();
+    const uint64_t rss = ResidentBytes();
+    line("used_memory", num(used));
+    line("used_memory_human", HumanBytes(used));
+    line("used_memory_rss", num(rss));
+    line("used_memory_rss_human", HumanBytes(rss));
+    line("maxmemory", "0");
+    line("maxmemory_human", "0B");
+    line("maxmemory_policy", "noeviction");
+    line("mem_allocator", MemAllocator());
   }
   if (wanted("persistence")) {
     StorageThread::Stats st = driver_->storage_stats();

@@ -273,6 +273,40 @@ TEST_F(IntegrationCommands, InfoShowsTheValueCacheAndTheAllocator) {
 #endif
 }
 
+// INFO memory has what redis-cli --stat and monitoring read: used_memory (the allocator's
+// figure; a server without it made redis-cli --stat print a negative size) and the RSS.
+TEST_F(IntegrationCommands, InfoMemoryHasUsedMemory) {
+  ReplyPtr r = c_.Command({"INFO", "memory"});
+  ASSERT_NE(r, nullptr);
+  ASSERT_EQ(r->type, REDIS_REPLY_STRING) << Encode(r.get());
+  const std::string text(r->str, r->len);
+  EXPECT_EQ(text.rfind("# Memory\r\n", 0), 0u) << text;
+  std::map<std::string, std::string> fields;
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t end = text.find("\r\n", at);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(at, end - at);
+    const size_t colon = line.find(':');
+    if (colon != std::string::npos) fields[line.substr(0, colon)] = line.substr(colon + 1);
+    at = end + 2;
+  }
+  for (const char* key : {"used_memory", "used_memory_human", "used_memory_rss",
+                          "used_memory_rss_human", "maxmemory", "mem_allocator"}) {
+    EXPECT_EQ(fields.count(key), 1u) << key << " missing: " << text;
+  }
+  // A running server has allocated something (about 1.5 MiB when idle), and less than its
+  // 24 GiB machine.
+  const uint64_t used = std::stoull(fields["used_memory"]);
+  EXPECT_GT(used, uint64_t{64} << 10);
+  EXPECT_LT(used, uint64_t{24} << 30);
+  EXPECT_GT(std::stoull(fields["used_memory_rss"]), uint64_t{1} << 20);
+  const std::string human = fields["used_memory_human"];
+  ASSERT_FALSE(human.empty());
+  EXPECT_NE(std::string("KMG").find(human.back()), std::string::npos) << human;
+  EXPECT_EQ(fields.count("redis_version"), 0u) << "only the memory section was asked for";
+}
+
 TEST_F(IntegrationCommands, RaftStatus) {
   // Field-value pairs; at least the role, the term and the leader.
   InfoMap m = cluster_->Info(leader_);
