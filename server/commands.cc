@@ -215,6 +215,15 @@ constexpr Subcommand kRaftSessionSubcommands[] = {
     {"help", 2, "HELP\n    Prints this help."},
 };
 
+constexpr Subcommand kMemorySubcommands[] = {
+    {"usage", -3,
+     "USAGE <key> [SAMPLES <count>]\n"
+     "    Return the bytes the key and its value take in the state: the key with its 1-byte\n"
+     "    prefix, the value, and the 8-byte sequence number of its LevelDB record.\n"
+     "    SAMPLES is accepted and has no effect (a value is one string)."},
+    {"help", 2, "HELP\n    Prints this help."},
+};
+
 constexpr Subcommand kRaftFaultSubcommands[] = {
     {"block", -3,
      "BLOCK <id> [<id> ...]\n"
@@ -245,6 +254,7 @@ constexpr CommandSpec kCommands[] = {
     {"dbsize", 1, true, {}},
     {"keys", 2, true, {}},
     {"scan", -2, true, {}},
+    {"memory", -2, true, kMemorySubcommands},
     // Data commands: writes.
     {"set", -3, true, {}},
     {"put", -3, true, {}},
@@ -567,6 +577,22 @@ Plan PlanCommand(const std::vector<std::string>& args) {
     });
   }
   if (name == "scan") return PlanScan(args);
+  if (name == "memory") {
+    // USAGE; HELP is the node's (outside MULTI).
+    if (common::AsciiLower(args[1]) != "usage") {
+      return Fail("ERR 'memory|help' is not supported inside MULTI");
+    }
+    int64_t samples = 0;
+    if (argc != 3 && !(argc == 5 && common::AsciiLower(args[3]) == "samples" &&
+                       common::ParseInt64(args[4], &samples) && samples >= 0)) {
+      return Fail("ERR syntax error");
+    }
+    return Read({args[2]}, [key_bytes = args[2].size()](Results r, std::string* o) {
+      protocol::RespWriter w(o);
+      if (!Found(r[0])) return w.NullBulk();
+      w.Integer(static_cast<int64_t>(1 + key_bytes + r[0].bulk.size() + 8));
+    });
+  }
 
   // ---- Writes ----
   if (name == "set" || name == "put") {

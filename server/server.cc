@@ -1280,7 +1280,7 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
 
   // ---- Connection and node commands ----
   if ((name == "client" || name == "config" || name == "cluster" || name == "raft.fault" ||
-       name == "raft.session") &&
+       name == "raft.session" || name == "memory") &&
       common::AsciiLower(args[1]) == "help") {
     return client.Reply(HelpReply(args[0]));
   }

@@ -164,7 +164,7 @@ TEST_F(IntegrationCommands, ContainerHelp) {
                    Status("    Return parameters matching the glob-like <pattern>s and their "
                           "values."),
                    Status("HELP"), Status("    Prints this help.")}));
-  for (const char* command : {"CLIENT", "CLUSTER"}) {
+  for (const char* command : {"CLIENT", "CLUSTER", "MEMORY"}) {
     ReplyPtr r = c_.Command({command, "HELP"});
     ASSERT_NE(r, nullptr);
     ASSERT_EQ(r->type, REDIS_REPLY_ARRAY) << Encode(r.get());
@@ -174,6 +174,23 @@ TEST_F(IntegrationCommands, ContainerHelp) {
     EXPECT_EQ(Encode(r->element[r->elements - 1]), Status("    Prints this help."));
   }
   EXPECT_EQ(c_.Call({"CLIENT", "HELP", "x"}), WrongArgs("client|help"));
+}
+
+// MEMORY USAGE (what redis-cli --memkeys asks of every key): the bytes of the key's record in
+// the state, on the leader and through a follower; nil for a missing key.
+TEST_F(IntegrationCommands, MemoryUsage) {
+  ASSERT_EQ(c_.Call({"SET", "mem-key", std::string(100, 'v')}), Status("OK"));
+  const std::string expected = Int(1 + 7 + 100 + 8);
+  EXPECT_EQ(c_.Call({"MEMORY", "USAGE", "mem-key"}), expected);
+  EXPECT_EQ(c_.Call({"memory", "usage", "mem-key", "SAMPLES", "0"}), expected);
+  EXPECT_EQ(c_.Call({"MEMORY", "USAGE", "no-such-key"}), Nil());
+  EXPECT_EQ(c_.Call({"MEMORY", "USAGE", "mem-key", "SAMPLES", "x"}), kSyntax);
+  EXPECT_EQ(c_.Call({"MEMORY", "USAGE", "mem-key", "SAMPLES"}), kSyntax);
+  EXPECT_EQ(c_.Call({"MEMORY", "USAGE"}), WrongArgs("memory|usage"));
+  EXPECT_EQ(c_.Call({"MEMORY", "DOCTOR"}),
+            Err("ERR unknown subcommand 'DOCTOR'. Try MEMORY HELP."));
+  RedisClient follower = cluster_->Connect(leader_ % cluster_->size() + 1);
+  EXPECT_EQ(follower.Call({"MEMORY", "USAGE", "mem-key"}), expected);
 }
 
 TEST_F(IntegrationCommands, CommandIsAnEmptyArray) { EXPECT_EQ(c_.Call({"COMMAND"}), "*0\r\n"); }
