@@ -174,6 +174,10 @@ struct CommandSpec {
 constexpr Subcommand kClientSubcommands[] = {
     {"getname", 2, "GETNAME\n    Return the name of the current connection."},
     {"id", 2, "ID\n    Return the ID of the current connection."},
+    {"info", 2, "INFO\n    Return information about the current client connection."},
+    {"list", -2,
+     "LIST [TYPE NORMAL] [ID <id> [<id> ...]]\n"
+     "    Return information about client connections (every one is of type NORMAL)."},
     {"setinfo", 4,
      "SETINFO <option> <value>\n"
      "    Accepted for client libraries (LIB-NAME, LIB-VER); the value is not kept."},

@@ -152,6 +152,23 @@ Server::Connection* ConnectionOf(Client& client) {
   return static_cast<Server::Connection*>(client.context());
 }
 
+// One line of CLIENT LIST / CLIENT INFO, in Redis's layout, with the fields raftkv keeps: the
+// connection's id, address and name, its age and idle time in seconds, MULTI's state (flags x,
+// multi = commands queued) and the reply bytes it holds (omem).
+std::string ClientLine(Client& client, uint64_t now_ms) {
+  const Transaction& txn = ConnectionOf(client)->txn;
+  std::string line =
+      "id=" + std::to_string(client.id()) + " addr=" + client.address() + " name=" + client.name();
+  line += " age=" + std::to_string((now_ms - client.connected_at_ms()) / 1000);
+  line += " idle=" + std::to_string((now_ms - client.last_interaction_ms()) / 1000);
+  line += txn.active ? " flags=x" : " flags=N";
+  line += " db=0 sub=0 psub=0 ssub=0 multi=";
+  line += txn.active ? std::to_string(txn.queue.size()) : "-1";
+  line += " omem=" + std::to_string(client.output_bytes());
+  line += " user=default\n";
+  return line;
+}
+
 // The RESP arrays a follower forwards: one command, or MULTI, the queue, EXEC.
 std::string EncodeCommands(const std::vector<std::vector<std::string>>& commands,
                            bool transaction) {
@@ -1328,6 +1345,46 @@ void Server::OnRequest(Client& client, std::vector<std::string>&& args) {
       }
     } else if (sub == "id") {
       w.Integer(static_cast<int64_t>(client.id()));
+    } else if (sub == "info") {
+      w.BulkString(ClientLine(client, uv_now(loop_)));
+    } else if (sub == "list") {
+      // LIST [TYPE normal] [ID id ...]: every connection is a normal one.
+      std::vector<uint64_t> ids;
+      bool only_ids = false;
+      for (size_t i = 2; i < argc; i++) {
+        const std::string opt = common::AsciiLower(args[i]);
+        if (opt == "type" && i + 1 < argc) {
+          const std::string type = common::AsciiLower(args[++i]);
+          if (type == "normal") continue;
+          if (type != "master" && type != "replica" && type != "slave" && type != "pubsub") {
+            return client.Reply(ErrorReply("ERR Unknown client type '" + args[i] + "'"));
+          }
+          w.BulkString("");  // no connection of that type
+          return client.Reply(out);
+        }
+        if (opt == "id" && i + 1 < argc) {
+          only_ids = true;
+          for (i++; i < argc; i++) {
+            int64_t id = 0;
+            if (!common::ParseInt64(args[i], &id) || id <= 0) {
+              return client.Reply(ErrorReply("ERR Invalid client ID"));
+            }
+            ids.push_back(static_cast<uint64_t>(id));
+          }
+          break;
+        }
+        return client.Reply(ErrorReply("ERR syntax error"));
+      }
+      const uint64_t now = uv_now(loop_);
+      std::vector<std::pair<uint64_t, std::string>> lines;
+      listener_->ForEachClient([&](Client& c) {
+        if (only_ids && std::find(ids.begin(), ids.end(), c.id()) == ids.end()) return;
+        lines.emplace_back(c.id(), ClientLine(c, now));
+      });
+      std::sort(lines.begin(), lines.end());
+      std::string text;
+      for (const auto& [id, line] : lines) text += line;
+      w.BulkString(text);
     } else {  // setinfo
       w.Ok();
     }

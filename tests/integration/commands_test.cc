@@ -156,6 +156,70 @@ TEST_F(IntegrationCommands, ClientErrorsAsRedis) {
   EXPECT_EQ(c_.Call({"CLIENT", "GETNAME"}), Nil());
 }
 
+// CLIENT LIST and CLIENT INFO: a line per connection in Redis's key=value layout, with the
+// connection's name and MULTI state; TYPE and ID filter.
+TEST_F(IntegrationCommands, ClientListAndInfo) {
+  ASSERT_EQ(c_.Call({"CLIENT", "SETNAME", "lister"}), Status("OK"));
+  RedisClient other = Another();
+  ReplyPtr other_id = other.Command({"CLIENT", "ID"});
+  ASSERT_NE(other_id, nullptr);
+  ASSERT_EQ(other_id->type, REDIS_REPLY_INTEGER);
+  const std::string other_field = "id=" + std::to_string(other_id->integer) + " ";
+  ASSERT_EQ(other.Call({"MULTI"}), Status("OK"));
+  ASSERT_EQ(other.Call({"SET", "queued-key", "v"}), Status("QUEUED"));
+
+  // Every line of a bulk reply, by the connection id it starts with.
+  auto lines_of = [](const ReplyPtr& r) {
+    std::map<std::string, std::string> by_id;
+    EXPECT_EQ(r->type, REDIS_REPLY_STRING) << Encode(r.get());
+    const std::string text(r->str, r->len);
+    size_t at = 0;
+    while (at < text.size()) {
+      size_t end = text.find('\n', at);
+      EXPECT_NE(end, std::string::npos) << "every line ends in \\n: " << text;
+      if (end == std::string::npos) break;
+      const std::string line = text.substr(at, end - at);
+      by_id[line.substr(0, line.find(' ') + 1)] = line;
+      at = end + 1;
+    }
+    return by_id;
+  };
+  ReplyPtr info = c_.Command({"CLIENT", "INFO"});
+  ASSERT_NE(info, nullptr);
+  auto mine = lines_of(info);
+  ASSERT_EQ(mine.size(), 1u);
+  const std::string my_field = mine.begin()->first;
+  const std::string my_line = mine.begin()->second;
+  EXPECT_EQ(my_line.rfind(my_field + "addr=127.0.0.1:", 0), 0u) << my_line;
+  EXPECT_NE(my_line.find(" name=lister "), std::string::npos) << my_line;
+  EXPECT_NE(my_line.find(" flags=N "), std::string::npos) << my_line;
+  EXPECT_NE(my_line.find(" multi=-1 "), std::string::npos) << my_line;
+
+  ReplyPtr list = c_.Command({"CLIENT", "LIST"});
+  ASSERT_NE(list, nullptr);
+  auto all = lines_of(list);
+  ASSERT_TRUE(all.count(my_field)) << Encode(list.get());
+  ASSERT_TRUE(all.count(other_field)) << Encode(list.get());
+  EXPECT_NE(all[other_field].find(" name= "), std::string::npos) << all[other_field];
+  EXPECT_NE(all[other_field].find(" flags=x "), std::string::npos) << all[other_field];
+  EXPECT_NE(all[other_field].find(" multi=1 "), std::string::npos) << all[other_field];
+
+  ReplyPtr one = c_.Command({"client", "list", "ID", std::to_string(other_id->integer)});
+  ASSERT_NE(one, nullptr);
+  auto only = lines_of(one);
+  ASSERT_EQ(only.size(), 1u);
+  EXPECT_EQ(only.begin()->first, other_field);
+  ReplyPtr normal = c_.Command({"CLIENT", "LIST", "TYPE", "normal"});
+  ASSERT_NE(normal, nullptr);
+  EXPECT_TRUE(lines_of(normal).count(other_field));
+  EXPECT_EQ(c_.Call({"CLIENT", "LIST", "TYPE", "pubsub"}), Bulk(""));
+  EXPECT_EQ(c_.Call({"CLIENT", "LIST", "TYPE", "nosuch"}), Err("ERR Unknown client type 'nosuch'"));
+  EXPECT_EQ(c_.Call({"CLIENT", "LIST", "ID", "x"}), Err("ERR Invalid client ID"));
+  EXPECT_EQ(c_.Call({"CLIENT", "LIST", "bogus"}), kSyntax);
+  EXPECT_EQ(c_.Call({"CLIENT", "INFO", "x"}), WrongArgs("client|info"));
+  EXPECT_EQ(other.Call({"DISCARD"}), Status("OK"));
+}
+
 // HELP lists the subcommands raftkv has, in Redis's layout.
 TEST_F(IntegrationCommands, ContainerHelp) {
   EXPECT_EQ(c_.Call({"config", "help"}),
