@@ -160,7 +160,7 @@ TEST(HelpReply, ListsTheSubcommandsAsRedisLaysThemOut) {
             "+HELP\r\n"
             "+    Prints this help.\r\n");
   EXPECT_EQ(HelpReply("Cluster").rfind("*17\r\n+CLUSTER <subcommand>", 0), 0u);
-  EXPECT_EQ(HelpReply("CLIENT").rfind("*11\r\n+CLIENT <subcommand>", 0), 0u);
+  EXPECT_EQ(HelpReply("CLIENT").rfind("*15\r\n+CLIENT <subcommand>", 0), 0u);
   EXPECT_EQ(HelpReply("GET"), "");
 }
 
