@@ -155,8 +155,11 @@ Server::Connection* ConnectionOf(Client& client) {
 // One line of CLIENT LIST / CLIENT INFO, in Redis's layout, with the fields raftkv keeps: the
 // connection's id, address and name, its age and idle time in seconds, MULTI's state (flags x,
 // multi = commands queued) and the reply bytes it holds (omem).
-std::string ClientLine(Client& client, uint64_t now_ms) {
-  const Transaction& txn = ConnectionOf(client)->txn;
+std::string ClientLine(const Client& client, uint64_t now_ms) {
+  // Read only: a connection that never needed its state (no context yet) is outside MULTI.
+  static const Transaction kNone;
+  const auto* conn = static_cast<const Server::Connection*>(client.context());
+  const Transaction& txn = conn != nullptr ? conn->txn : kNone;
   std::string line =
       "id=" + std::to_string(client.id()) + " addr=" + client.address() + " name=" + client.name();
   line += " age=" + std::to_string((now_ms - client.connected_at_ms()) / 1000);
